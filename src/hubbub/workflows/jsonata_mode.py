@@ -1,0 +1,1 @@
+"""JSONata dialect placeholder (filled in below)."""

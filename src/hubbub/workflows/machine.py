@@ -1,0 +1,224 @@
+"""The state loop: run one ``States`` block (the top level, a Parallel branch or a Map
+iteration) as a generator of requests (see ``core``). Pure.
+
+Query-language specifics (JSONPath's InputPath/Parameters/ResultSelector/ResultPath/
+OutputPath versus JSONata's Arguments/Output) live in ``dialects``; this module only
+sequences states, Retry, Catch, events and the context object.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hubbub.workflows import dialects
+from hubbub.workflows.core import (
+    Branch,
+    Env,
+    RunBranches,
+    RunTask,
+    TaskFailed,
+    WaitUntil,
+    branch_error,
+    error_matches,
+)
+from hubbub.workflows.errors import StatesError
+from hubbub.workflows.history import io_details
+from hubbub.workflows.payload import dumps
+
+# Step Functions' payload quota: 256 KiB of UTF-8 per state input/output.
+MAX_PAYLOAD = 256 * 1024
+
+
+# Errors the interpreter itself raises get AWS's "An error occurred while executing the
+# state 'X' (entered at the event id #N)." prefix; a state's own failures do not.
+_LOCATED_ERRORS = ("States.Runtime", "States.QueryEvaluationError")
+
+
+class Frame:
+    """One running States block: its variables and the id of its last event."""
+
+    def __init__(self, env: Env, variables: dict[str, Any], lang: str, prev: int) -> None:
+        self.env = env
+        self.variables = variables
+        self.lang = lang
+        self.prev = prev
+
+    def event(self, kind: str, details: dict[str, Any] | None = None) -> int:
+        self.prev = self.env.history.add(kind, details, self.prev)
+        return self.prev
+
+
+def run_states(block: dict[str, Any], doc: Any, frame: Frame) -> Branch:
+    """Generator: run ``block`` from StartAt on ``doc``; returns its output."""
+    name: str = block["StartAt"]
+    block_lang = block.get("QueryLanguage", frame.lang)
+    while True:
+        state = block["States"][name]
+        kind = state["Type"]
+        lang = state.get("QueryLanguage", block_lang)
+        frame.env.transitions += 1
+        entered = frame.event(f"{kind}StateEntered", io_details(name, "input", doc))
+        now = frame.env.clock()
+        from hubbub.workflows.history import iso
+
+        ctx = dict(frame.env.context)
+        ctx["State"] = {"EnteredTime": iso(now), "Name": name, "RetryCount": 0}
+        d = dialects.for_language(lang, ctx, frame.variables, frame.env.rng)
+        try:
+            output, nxt = yield from _run_with_retry(state, name, doc, d, frame, ctx)
+            _check_size(output, name)
+        except StatesError as exc:
+            if exc.error in _LOCATED_ERRORS and not exc.located:
+                exc = _locate(exc, name, entered)
+            catcher = _find_catcher(state, exc)
+            if catcher is None:
+                raise exc from None
+            err_out: dict[str, Any] = {"Error": exc.error}
+            err_out["Cause"] = exc.cause if exc.cause is not None else ""
+            output = d.catch_output(catcher, doc, err_out)
+            nxt = catcher["Next"]
+        frame.event(f"{kind}StateExited", io_details(name, "output", output))
+        if nxt is None:
+            return output
+        name, doc = nxt, output
+
+
+def _locate(exc: StatesError, name: str, entered: int) -> StatesError:
+    return StatesError(
+        exc.error,
+        f"An error occurred while executing the state '{name}' "
+        f"(entered at the event id #{entered}). {exc.cause}",
+        located=True,
+    )
+
+
+def _check_size(output: Any, name: str) -> None:
+    if len(dumps(output).encode()) > MAX_PAYLOAD:
+        raise StatesError(
+            "States.DataLimitExceeded",
+            f"The state/task '{name}' returned a result with a size exceeding the maximum "
+            "number of bytes service limit.",
+        )
+
+
+def _find_catcher(state: dict[str, Any], exc: StatesError) -> dict[str, Any] | None:
+    for c in state.get("Catch", []):
+        if error_matches(c.get("ErrorEquals", []), exc.error):
+            return c  # type: ignore[no-any-return]
+    return None
+
+
+def _next_of(state: dict[str, Any]) -> str | None:
+    return None if state.get("End") else state.get("Next")
+
+
+def _run_with_retry(
+    state: dict[str, Any], name: str, doc: Any, d: dialects.Dialect, frame: Frame,
+    ctx: dict[str, Any],
+) -> Branch:
+    attempts: dict[int, int] = {}
+    retry_count = 0
+    while True:
+        try:
+            return (yield from _run_state(state, name, doc, d, frame))
+        except StatesError as exc:
+            if exc.error == "States.Runtime":
+                raise
+            for i, r in enumerate(state.get("Retry", [])):
+                if error_matches(r.get("ErrorEquals", []), exc.error):
+                    n = attempts.get(i, 0)
+                    if n >= r.get("MaxAttempts", 3):
+                        raise
+                    attempts[i] = n + 1
+                    delay = r.get("IntervalSeconds", 1) * r.get("BackoffRate", 2.0) ** n
+                    if "MaxDelaySeconds" in r:
+                        delay = min(delay, r["MaxDelaySeconds"])
+                    if r.get("JitterStrategy") == "FULL":
+                        delay = frame.env.rng.uniform(0, delay)
+                    yield WaitUntil(frame.env.clock() + delay)
+                    retry_count += 1
+                    ctx["State"]["RetryCount"] = retry_count
+                    break
+            else:
+                raise
+
+
+def _run_state(
+    state: dict[str, Any], name: str, doc: Any, d: dialects.Dialect, frame: Frame
+) -> Branch:
+    kind = state["Type"]
+    nxt = _next_of(state)
+    if kind == "Pass":
+        out, assigned = d.pass_state(state, doc)
+        frame.variables.update(assigned)
+        return out, nxt
+    if kind == "Succeed":
+        return d.plain_output(state, doc), None
+    if kind == "Fail":
+        error, cause = d.fail_fields(state, doc)
+        raise StatesError(error, cause, located=True)
+    if kind == "Choice":
+        out, target, assigned = d.choice(state, doc)
+        frame.variables.update(assigned)
+        if target is None:
+            raise StatesError("States.NoChoiceMatched", "No Matches!")
+        return out, target
+    if kind == "Wait":
+        until = d.wait_until(state, doc, frame.env.clock())
+        yield WaitUntil(until)
+        out, assigned = d.finish(state, doc, doc, result_is_input=True)
+        frame.variables.update(assigned)
+        return out, nxt
+    if kind == "Task":
+        task_input = d.effective_input(state, doc)
+        resource = d.resource(state, doc)
+        timeout = d.timeout(state, doc)
+        frame.event("TaskScheduled", {"resource": resource, "parameters": dumps(task_input),
+                                      "timeoutInSeconds": timeout})
+        frame.event("TaskStarted", {"resource": resource})
+        outcome = yield RunTask(resource, task_input, timeout, name)
+        if isinstance(outcome, TaskFailed):
+            kind_ev = "TaskTimedOut" if outcome.error == "States.Timeout" else "TaskFailed"
+            frame.event(kind_ev, {"error": outcome.error, "cause": outcome.cause or "",
+                                  "resource": resource})
+            raise StatesError(outcome.error, outcome.cause)
+        frame.event("TaskSucceeded", {"resource": resource, "output": dumps(outcome.output)})
+        out, assigned = d.finish(state, doc, outcome.output)
+        frame.variables.update(assigned)
+        return out, nxt
+    if kind == "Parallel":
+        branch_input = d.effective_input(state, doc)
+        frame.event("ParallelStateStarted")
+        gens = tuple(
+            run_states(b, branch_input, _child(frame, b, d.lang)) for b in state["Branches"]
+        )
+        outcomes = yield RunBranches(gens, 0, 0)
+        failed = next((o for o in outcomes if o is not None and not o.ok), None)
+        if failed is not None:
+            frame.event("ParallelStateFailed", {"error": failed.error, "cause": failed.cause})
+            raise branch_error(failed)
+        frame.event("ParallelStateSucceeded")
+        out, assigned = d.finish(state, doc, [o.value for o in outcomes if o is not None])
+        frame.variables.update(assigned)
+        return out, nxt
+    if kind == "Map":
+        from hubbub.workflows.mapstate import run_map
+
+        result = yield from run_map(state, name, doc, d, frame)
+        out, assigned = d.finish(state, doc, result)
+        frame.variables.update(assigned)
+        return out, nxt
+    raise StatesError("States.Runtime", f"Unknown state type {kind!r}")
+
+
+def _child(frame: Frame, block: dict[str, Any], lang: str) -> Frame:
+    # Branches read the enclosing variables but their assignments stay local
+    # (ASL spec, "Variable scope").
+    return Frame(frame.env, dict(frame.variables), block.get("QueryLanguage", lang), frame.prev)
+
+
+def child_frame(frame: Frame, block: dict[str, Any], lang: str) -> Frame:
+    return _child(frame, block, lang)
+
+
+__all__ = ["Frame", "RunTask", "run_states"]

@@ -1,0 +1,62 @@
+"""The inline Map state: items, per-item input, concurrency and failure tolerance. Pure."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from hubbub.workflows.core import Branch, BranchOutcome, RunBranches, branch_error
+from hubbub.workflows.errors import StatesError
+
+if TYPE_CHECKING:
+    from hubbub.workflows.dialects import Dialect
+    from hubbub.workflows.machine import Frame
+
+
+def run_map(state: dict[str, Any], name: str, doc: Any, d: Dialect, frame: Frame) -> Branch:
+    from hubbub.workflows.machine import child_frame, run_states
+
+    eff, items = d.map_items(state, doc)
+    max_conc = d.number_field(state, doc, "MaxConcurrency") or 0
+    tol_count = d.number_field(state, doc, "ToleratedFailureCount")
+    tol_pct = d.number_field(state, doc, "ToleratedFailurePercentage")
+    processor = state.get("ItemProcessor") or state.get("Iterator")
+    if processor is None:
+        raise StatesError("States.Runtime", "Map state without ItemProcessor")
+    frame.event("MapStateStarted", {"length": len(items)})
+    inputs = [d.map_item_input(state, eff, item, i) for i, item in enumerate(items)]
+
+    def iteration(index: int, item_input: Any) -> Branch:
+        child = child_frame(frame, processor, d.lang)
+        child.event("MapIterationStarted", {"index": index, "name": name})
+        try:
+            out = yield from run_states(processor, item_input, child)
+        except StatesError as exc:
+            child.event("MapIterationFailed", {"index": index, "name": name})
+            raise exc
+        child.event("MapIterationSucceeded", {"index": index, "name": name})
+        return out
+
+    allowed = _allowed_failures(len(items), tol_count, tol_pct)
+    gens = tuple(iteration(i, x) for i, x in enumerate(inputs))
+    outcomes: list[BranchOutcome | None] = yield RunBranches(gens, int(max_conc), allowed)
+    failures = [o for o in outcomes if o is not None and not o.ok]
+    if len(failures) > allowed or any(o is None for o in outcomes):
+        frame.event("MapStateFailed")
+        if tol_count is None and tol_pct is None:
+            raise branch_error(failures[0])
+        raise StatesError(
+            "States.ExceedToleratedFailureThreshold",
+            "The specified tolerated failure threshold for the Map run has been exceeded",
+        )
+    frame.event("MapStateSucceeded")
+    return [o.value if o is not None and o.ok else None for o in outcomes]
+
+
+def _allowed_failures(n: int, count: Any, pct: Any) -> int:
+    allowed = 0
+    if count is not None:
+        allowed = max(allowed, int(count))
+    if pct is not None:
+        allowed = max(allowed, math.floor(n * float(pct) / 100))
+    return allowed
