@@ -1,0 +1,98 @@
+"""The ``hubbub`` command. Options mirror ``hubbub.config.Config`` one for one."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from hubbub import __version__
+from hubbub.config import Config, load_config
+from hubbub.errors import HubbubError
+
+_OPTIONS: list[tuple[str, dict[str, Any]]] = [
+    ("--host", {"help": "address to listen on (default 127.0.0.1)"}),
+    ("--port", {"type": int, "help": "HTTP + WebSocket port (default 8080)"}),
+    ("--mqtt-port", {"type": int, "help": "MQTT over TCP port (default 1883; 0 = off)"}),
+    ("--data", {"help": "folder for everything hubbub keeps (default ./hubbub-data)"}),
+    ("--app", {"help": "application folder (default: the built-in chat)"}),
+    ("--anonymous-policy", {"help": "IoT policy JSON file for MQTT clients without a token "
+                            "(off by default; 'allow-all' for benchmarks)"}),
+    ("--max-qos", {"type": int, "help": "highest QoS granted (default 1, as IoT Core)"}),
+    ("--token-ttl", {"type": int, "help": "seconds a credential lives (default 3600)"}),
+    ("--table-engine", {"help": "sqlite (default) or postgres"}),
+    ("--postgres-dsn", {"help": "PostgreSQL connection string"}),
+    ("--stream-engine", {"help": "sqlite (default) or redis"}),
+    ("--fanout", {"help": "local (default) or redis"}),
+    ("--redis-url", {"help": "Redis URL for the redis engines"}),
+    ("--log-level", {"help": "debug, info (default), warning, error"}),
+]
+
+
+def _config(args: argparse.Namespace) -> Config:
+    overrides = {opt[2:].replace("-", "_"): getattr(args, opt[2:].replace("-", "_"), None)
+                 for opt, _ in _OPTIONS}
+    return load_config(file=args.config, overrides=overrides)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hubbub", description=(
+        "A real-time chat built the serverless way. Every option can also be set in the "
+        "environment (HUBBUB_PORT=...) or a TOML config file (--config)."))
+    p.add_argument("--version", action="version", version=f"hubbub {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--config", help="TOML config file (also HUBBUB_CONFIG)")
+        for opt, kw in _OPTIONS:
+            sp.add_argument(opt, **kw)
+
+    serve = sub.add_parser("serve", help="run hubbub: broker, rules, functions, web client")
+    common(serve)
+
+    keys = sub.add_parser("keys", help="manage the keys that sign credentials")
+    common(keys)
+    keys.add_argument("action", choices=["list", "rotate"])
+
+    sfn = sub.add_parser("sfn", help="state machines: start, describe, history, list")
+    common(sfn)
+    sfn.add_argument("action", choices=["start", "describe", "history", "list"])
+    sfn.add_argument("target", nargs="?", help="state machine (start, list) or execution name")
+    sfn.add_argument("--input", default="{}", help="execution input as JSON (start)")
+    sfn.add_argument("--name", help="execution name (start)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        cfg = _config(args)
+        logging.basicConfig(level=cfg.log_level.upper(),
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if args.command == "serve":
+            from hubbub.server import run_forever
+            asyncio.run(run_forever(cfg))
+            return 0
+        if args.command == "keys":
+            from hubbub.admin import keys_command
+            return keys_command(cfg, args.action)
+        if args.command == "sfn":
+            from hubbub.admin import sfn_command
+            return asyncio.run(sfn_command(cfg, args.action, args.target, args.input, args.name))
+    except HubbubError as exc:
+        print(f"hubbub: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # e.g. a port already in use, a data folder we cannot write
+        print(f"hubbub: error: {exc.strerror or exc}"
+              f"{' (' + str(exc.filename) + ')' if exc.filename else ''}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
