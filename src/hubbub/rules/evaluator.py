@@ -25,7 +25,6 @@ from hubbub.rules.operators import (
 from hubbub.rules.values import (
     UNDEFINED,
     is_number,
-    num,
     parse_number,
     to_bool,
     to_decimal,

@@ -268,8 +268,6 @@ class _Build(Transformer[Token, Any]):
         default: ast.Expr | None = None
         seen_when = False
         for p in parts:
-            if isinstance(p, tuple) and len(p) == 2 and p[0] == "when":
-                pass
             if isinstance(p, _When):
                 whens.append((p.cond, p.result))
                 seen_when = True
@@ -320,7 +318,8 @@ _LARK = Lark(GRAMMAR, parser="lalr", lexer="contextual", start=["start", "expr_s
 
 def _describe(exc: UnexpectedInput, text: str) -> str:
     if isinstance(exc, UnexpectedCharacters):
-        return f"unexpected character {text[exc.pos_in_stream]!r}"
+        pos = exc.pos_in_stream or 0
+        return f"unexpected character {text[pos:pos + 1]!r}"
     tok = getattr(exc, "token", None)
     if tok is None or tok.type == "$END":
         return "unexpected end of input"

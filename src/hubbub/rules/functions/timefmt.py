@@ -99,6 +99,11 @@ def format_time(pattern: str, epoch_ms: int, tz: tzinfo) -> str:
     return "".join(v if kind == "lit" else _format_field(v, dt) for kind, v in _tokens(pattern))
 
 
+_NUMERIC_GROUPS = {"y": "year", "Y": "year", "u": "year", "M": "month", "L": "month",
+                   "d": "day", "H": "hour", "k": "hour", "h": "hour12", "K": "hour12",
+                   "m": "minute", "s": "second", "S": "fraction", "D": "yday"}
+
+
 def _field_regex(f: str) -> str:
     c, n = f[0], len(f)
     if c in "ML" and n >= 3:
@@ -106,15 +111,17 @@ def _field_regex(f: str) -> str:
     if c == "E":
         return "[A-Za-z]+"
     if c in "GaZXxVz":
-        group = {"G": "era", "a": "ampm"}.get(c, "zone")
-        return rf"(?P<{group}>[A-Za-z0-9_/:+\-]+)"
-    group = {"y": "year", "Y": "year", "u": "year", "M": "month", "L": "month", "d": "day",
-             "H": "hour", "k": "hour", "h": "hour12", "K": "hour12", "m": "minute",
-             "s": "second", "S": "fraction", "D": "yday"}.get(c)
+        text_group = {"G": "era", "a": "ampm"}.get(c, "zone")
+        return rf"(?P<{text_group}>[A-Za-z0-9_/:+\-]+)"
+    group = _NUMERIC_GROUPS.get(c)
     if group is None:
         raise ValueError(f"unsupported pattern letter {c!r}")
-    width = r"\d+" if c in "yYu" and n != 2 else rf"\d{{{n}}}" if c == "S" else r"\d{1,%d}" % max(
-        n, 2)
+    if c in "yYu" and n != 2:
+        width = r"\d+"
+    elif c == "S":
+        width = rf"\d{{{n}}}"
+    else:
+        width = rf"\d{{1,{max(n, 2)}}}"
     return f"(?P<{group}>{width})"
 
 

@@ -1,0 +1,225 @@
+"""The rules engine: match a published message to rules, evaluate, run the actions.
+
+Evaluation is pure (``Statement.evaluate``); this module only awaits the ``ActionSink``.
+Choices, following IoT Core where it documents them:
+
+* Every enabled rule whose FROM filter matches runs (found with ``TopicTrie``). A
+  Basic Ingest topic ``$aws/rules/<name>/...`` runs that one rule only.
+* The actions of all matching rules for one message run concurrently
+  (``asyncio.gather``); ``on_publish`` returns when all are done, so a caller that
+  awaits each message in turn keeps messages in order.
+* Actions send the SELECT output: republish/kinesis get its JSON bytes (a binary
+  payload selected with ``SELECT *`` is passed through unchanged), lambda and
+  stepFunctions get the value (binary: its base64 text), dynamoDBv2 needs an object.
+* If an action raises, the rule's errorAction runs once with IoT Core's error message
+  (ruleName, topic, clientId, base64OriginalPayload, failures[...]).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import uuid as _uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from hubbub.mqtt.topics import TopicTrie, validate_topic_name
+from hubbub.rules.context import BASIC_INGEST_PREFIX, MessageContext
+from hubbub.rules.spec import (
+    Action,
+    DynamoDBv2Action,
+    KinesisAction,
+    LambdaAction,
+    RepublishAction,
+    RuleSpec,
+    StepFunctionsAction,
+)
+from hubbub.rules.statement import EvalResult
+from hubbub.rules.templates import render_template
+from hubbub.rules.values import UNDEFINED
+
+_FAILED_ACTION = {  # IoT Core's names in the error message's failures[].failedAction
+    "republish": "RepublishAction", "lambda": "LambdaAction", "kinesis": "KinesisAction",
+    "dynamoDBv2": "DynamoDBv2Action", "stepFunctions": "StepFunctionsAction",
+}
+
+
+class ActionSink(Protocol):
+    """Where actions go; implemented by the server's wiring (broker, functions, ...)."""
+
+    async def republish(self, topic: str, payload: bytes, qos: int) -> None: ...
+    async def invoke(self, function: str, event: Any) -> Any: ...
+    async def put_record(self, stream: str, partition_key: str, data: bytes) -> None: ...
+    async def put_item(self, table: str, item: dict[str, Any]) -> None: ...
+    async def start_execution(self, state_machine: str, input: Any,
+                              name: str | None) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ActionOutcome:
+    """What happened to one action of one rule for one message."""
+
+    rule: str
+    action: str  # the action kind, e.g. "republish"
+    resource: str  # the rendered topic / function / stream / table / state machine
+    ok: bool
+    error: str | None = None
+    is_error_action: bool = False
+
+
+def _default_uuid() -> str:
+    return str(_uuid.uuid4())
+
+
+class RulesEngine:
+    """Runs topic rules against published messages; holds no I/O of its own."""
+
+    def __init__(self, rules: Mapping[str, RuleSpec], sink: ActionSink, *,
+                 clock_ms: Callable[[], int], uuid: Callable[[], str] = _default_uuid,
+                 log: logging.Logger | None = None, account_id: str | None = None) -> None:
+        self._rules = dict(rules)
+        self._sink = sink
+        self._clock_ms = clock_ms
+        self._uuid = uuid
+        self._log = log or logging.getLogger("hubbub.rules")
+        self._account_id = account_id
+        self._trie: TopicTrie[RuleSpec] = TopicTrie()
+        for name, rule in self._rules.items():
+            if not rule.disabled:
+                self._trie.add(rule.statement.topic_filter, name, rule)
+
+    @property
+    def rules(self) -> Mapping[str, RuleSpec]:
+        return self._rules
+
+    def _matching(self, topic: str) -> list[tuple[str, RuleSpec]]:
+        if topic.startswith(BASIC_INGEST_PREFIX):
+            name = topic[len(BASIC_INGEST_PREFIX):].split("/", 1)[0]
+            rule = self._rules.get(name)
+            return [(name, rule)] if rule is not None and not rule.disabled else []
+        found = [(str(key), rule) for key, rule in self._trie.match(topic)]
+        found.sort(key=lambda kv: kv[0])
+        return found
+
+    def matches(self, topic: str) -> bool:
+        """Whether any enabled rule would see a message published on ``topic``."""
+        return bool(self._matching(topic))
+
+    async def on_publish(self, topic: str, payload: bytes, *, client_id: str | None,
+                         principal: str | None, qos: int) -> list[ActionOutcome]:
+        """Evaluate every matching rule and run its actions; never raises for bad input."""
+        rules = self._matching(topic)
+        if not rules:
+            return []
+        ctx = MessageContext(topic=topic, payload=payload, client_id=client_id,
+                             principal=principal, timestamp_ms=self._clock_ms(),
+                             newuuid=self._uuid, account_id=self._account_id)
+        runs = [self._run_rule(name, rule, ctx) for name, rule in rules]
+        outcomes: list[ActionOutcome] = []
+        for result in await asyncio.gather(*runs):
+            outcomes.extend(result)
+        return outcomes
+
+    async def _run_rule(self, name: str, rule: RuleSpec,
+                        ctx: MessageContext) -> list[ActionOutcome]:
+        try:
+            result = rule.statement.evaluate(ctx)
+        except Exception as exc:  # a bug in the evaluator must not take the broker down
+            self._log.exception("rule %s: evaluation failed", name)
+            failure = ("Evaluation", "", f"{type(exc).__name__}: {exc}")
+            return await self._error_action(name, rule, ctx, [failure])
+        if result is None:
+            return []
+        outcomes = list(await asyncio.gather(
+            *(self._run_action(name, a, ctx, result) for a in rule.actions)))
+        failures = [(_FAILED_ACTION[o.action], o.resource, o.error or "")
+                    for o in outcomes if not o.ok]
+        if failures:
+            outcomes.extend(await self._error_action(name, rule, ctx, failures))
+        return outcomes
+
+    async def _run_action(self, rule: str, action: Action, ctx: MessageContext,
+                          result: EvalResult, *, error_event: Any = None) -> ActionOutcome:
+        resource = ""
+        try:
+            resource = await self._dispatch(action, ctx, result, error_event)
+        except Exception as exc:
+            self._log.warning("rule %s: %s action failed: %s", rule, action.kind, exc)
+            return ActionOutcome(rule, action.kind, resource or _resource_of(action),
+                                 False, f"{type(exc).__name__}: {exc}",
+                                 error_event is not None)
+        return ActionOutcome(rule, action.kind, resource, True, None, error_event is not None)
+
+    async def _dispatch(self, action: Action, ctx: MessageContext, result: EvalResult,
+                        error_event: Any) -> str:
+        def t(template: str) -> str:
+            return render_template(template, ctx, result.variables)
+
+        sent = result if error_event is None else EvalResult(error_event)
+        value, data = sent.output, sent.payload()
+        event = None if value is UNDEFINED else (
+            base64.b64encode(value).decode("ascii") if isinstance(value, bytes) else value)
+        match action:
+            case RepublishAction(topic, qos):
+                rendered = t(topic)
+                validate_topic_name(rendered)
+                await self._sink.republish(rendered, data, qos)
+                return rendered
+            case LambdaAction(function):
+                rendered = t(function)
+                await self._sink.invoke(rendered, event)
+                return rendered
+            case KinesisAction(stream, key):
+                rendered = t(stream)
+                pk = t(key) if key is not None else self._uuid()
+                await self._sink.put_record(rendered, pk, data)
+                return rendered
+            case DynamoDBv2Action(table):
+                rendered = t(table)
+                if not isinstance(event, dict):
+                    raise TypeError("dynamoDBv2 needs the SELECT output to be a JSON object")
+                await self._sink.put_item(rendered, event)
+                return rendered
+            case StepFunctionsAction(machine, prefix):
+                rendered = t(machine)
+                name = f"{t(prefix)}{self._uuid()}" if prefix is not None else None
+                await self._sink.start_execution(rendered, event, name)
+                return rendered
+        raise AssertionError(f"unknown action {action!r}")
+
+    async def _error_action(self, name: str, rule: RuleSpec, ctx: MessageContext,
+                            failures: list[tuple[str, str, str]]) -> list[ActionOutcome]:
+        if rule.error_action is None:
+            return []
+        message = {
+            "ruleName": name,
+            "topic": ctx.topic,
+            "clientId": ctx.client_id if ctx.client_id is not None else "n/a",
+            "base64OriginalPayload": base64.b64encode(ctx.payload).decode("ascii"),
+            "failures": [{"failedAction": a, "failedResource": r, "errorMessage": m}
+                         for a, r, m in failures],
+        }
+        try:
+            variables = rule.statement.variables(ctx)
+        except Exception:  # evaluation already failed once; templates see no variables
+            variables = {}
+        outcome = await self._run_action(name, rule.error_action, ctx,
+                                         EvalResult(message, variables), error_event=message)
+        return [outcome]
+
+
+def _resource_of(action: Action) -> str:
+    match action:
+        case RepublishAction(topic, _):
+            return topic
+        case LambdaAction(function):
+            return function
+        case KinesisAction(stream, _):
+            return stream
+        case DynamoDBv2Action(table):
+            return table
+        case StepFunctionsAction(machine, _):
+            return machine
+    return ""
