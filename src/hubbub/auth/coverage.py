@@ -1,0 +1,180 @@
+"""Does a topic filter reach only topics a policy lets the client receive?
+
+IoT Core checks ``iot:Subscribe`` against ``topicfilter/<filter>`` with the filter as a
+plain string: ``+`` and ``#`` are literal there, and a policy ``*`` spans ``/``. That alone
+lets ``chat/pub/#`` through ``topicfilter/chat/pub/*`` although it also matches the topic
+``chat/pub``. hubbub additionally requires that *every* topic name the filter can match
+[MQTT-4.7] is receivable: allowed by some Allow and by no Deny. Both sides are regular
+languages, so the check is exact: a subset construction over the filter's automaton and
+the policy globs, on a finite alphabet of character classes (each literal character that
+appears anywhere, ``/``, ``$`` and one stand-in for "any other character"). Topic names
+never contain ``+``, ``#`` or NUL [MQTT-4.7.3-2, MQTT-3.3.2-2], so those are not in it.
+
+Over-length topics are not excluded, so the check can only err towards refusing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+from hubbub.auth.documents import ANY1, STAR, Glob
+
+MAX_STATES = 5_000  # subset-construction budget; beyond it the subscription is refused
+
+_Pred = Callable[[str], bool]
+
+
+class _FilterNFA:
+    def __init__(self) -> None:
+        self.moves: list[list[tuple[_Pred, int]]] = []
+        self.eps: list[list[int]] = []
+        self.accept: set[int] = set()
+
+    def new(self) -> int:
+        self.moves.append([])
+        self.eps.append([])
+        return len(self.moves) - 1
+
+    def step(self, s: int, pred: _Pred) -> int:
+        t = self.new()
+        self.moves[s].append((pred, t))
+        return t
+
+    def closure(self, states: Iterable[int]) -> frozenset[int]:
+        seen = set(states)
+        stack = list(seen)
+        while stack:
+            for t in self.eps[stack.pop()]:
+                if t not in seen:
+                    seen.add(t)
+                    stack.append(t)
+        return frozenset(seen)
+
+
+def _is(c: str) -> _Pred:
+    return lambda ch: ch == c
+
+
+def _any(ch: str) -> bool:
+    return True
+
+
+def _not_slash(ch: str) -> bool:
+    return ch != "/"
+
+
+def _first_of_plus(ch: str) -> bool:
+    # A leading wildcard never matches a topic starting with '$' [MQTT-4.7.2-1].
+    return ch != "/" and ch != "$"
+
+
+def _not_dollar(ch: str) -> bool:
+    return ch != "$"
+
+
+def _filter_nfa(prefix: str, flt: str) -> tuple[_FilterNFA, int]:
+    nfa = _FilterNFA()
+    start = s = nfa.new()
+    for c in prefix:
+        s = nfa.step(s, _is(c))
+    levels = flt.split("/")
+    for i, level in enumerate(levels):
+        if level == "#":  # always the last level [MQTT-4.7.1-2]
+            if i == 0:
+                t = nfa.step(s, _not_dollar)  # '#' alone: any non-empty, non-'$' topic
+            else:
+                nfa.accept.add(s)  # 'a/#' also matches 'a' [MQTT-4.7.1-2]
+                t = nfa.step(s, _is("/"))
+            nfa.moves[t].append((_any, t))
+            nfa.accept.add(t)
+            return nfa, start
+        if i > 0:
+            s = nfa.step(s, _is("/"))
+        if level == "+":
+            if i == 0:
+                t = nfa.step(s, _first_of_plus)
+                if len(levels) > 1:
+                    nfa.eps[s].append(t)  # an empty first level: topic starts with '/'
+            else:
+                t = nfa.step(s, _not_slash)
+                nfa.eps[s].append(t)  # '+' matches an empty level too
+            nfa.moves[t].append((_not_slash, t))
+            s = t
+        else:
+            for c in level:
+                s = nfa.step(s, _is(c))
+    nfa.accept.add(s)
+    return nfa, start
+
+
+def _glob_closure(globs: Sequence[Glob], states: Iterable[tuple[int, int]]
+                  ) -> frozenset[tuple[int, int]]:
+    out: set[tuple[int, int]] = set()
+    for g, pos in states:
+        tokens = globs[g]
+        out.add((g, pos))
+        while pos < len(tokens) and tokens[pos] == STAR:  # '*' may match nothing
+            pos += 1
+            out.add((g, pos))
+    return frozenset(out)
+
+
+def _glob_step(globs: Sequence[Glob], states: frozenset[tuple[int, int]], ch: str
+               ) -> frozenset[tuple[int, int]]:
+    nxt: list[tuple[int, int]] = []
+    for g, pos in states:
+        tokens = globs[g]
+        if pos == len(tokens):
+            continue
+        tok = tokens[pos]
+        if tok == STAR:
+            nxt.append((g, pos))
+        elif tok == ANY1 or tok == ch:
+            nxt.append((g, pos + 1))
+    return _glob_closure(globs, nxt)
+
+
+def _accepts(globs: Sequence[Glob], states: frozenset[tuple[int, int]]) -> bool:
+    return any(pos == len(globs[g]) for g, pos in states)
+
+
+def _alphabet(prefix: str, flt: str, globs: Iterable[Glob]) -> list[str]:
+    chars = set(prefix) | set(flt) | {"/", "$"}
+    for g in globs:
+        chars.update(t for t in g if len(t) == 1)
+    chars -= {"+", "#", "\x00"}
+    other = next(chr(c) for c in range(0xE000, 0xF900) if chr(c) not in chars)
+    return sorted(chars) + [other]
+
+
+def filter_covered(flt: str, allow: Sequence[Glob], deny: Sequence[Glob], *,
+                   prefix: str = "topic/", max_states: int = MAX_STATES) -> bool:
+    """True if every topic name ``flt`` matches, as ``prefix + topic``, is allowed.
+
+    "Allowed" means matched by some glob in ``allow`` and by none in ``deny``. ``flt``
+    must already be a valid topic filter. Refuses (False) if the budget runs out.
+    """
+    if not allow:
+        return False
+    nfa, start = _filter_nfa(prefix, flt)
+    alphabet = _alphabet(prefix, flt, [*allow, *deny])
+    init = (nfa.closure([start]),
+            _glob_closure(allow, [(g, 0) for g in range(len(allow))]),
+            _glob_closure(deny, [(g, 0) for g in range(len(deny))]))
+    seen = {init}
+    todo = [init]
+    while todo:
+        f, a, d = todo.pop()
+        if not f.isdisjoint(nfa.accept) and (not _accepts(allow, a) or _accepts(deny, d)):
+            return False  # a topic the filter matches that the client may not receive
+        for ch in alphabet:
+            f2 = nfa.closure(t for s in f for pred, t in nfa.moves[s] if pred(ch))
+            if not f2:
+                continue
+            state = (f2, _glob_step(allow, a, ch), _glob_step(deny, d, ch))
+            if state not in seen:
+                if len(seen) >= max_states:
+                    return False
+                seen.add(state)
+                todo.append(state)
+    return True
