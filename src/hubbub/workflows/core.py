@@ -89,15 +89,16 @@ class Env:
 
 
 def error_matches(names: list[str], error: str | None) -> bool:
-    """ASL spec "Error names": States.ALL matches all but the two terminal errors."""
+    """ASL spec "Error names". States.Runtime never reaches here: it is not retriable and
+    not catchable, even by name (conformance: test_catch_states_runtime)."""
+    if error == "States.Runtime":
+        return False
     for n in names:
         if n == error:
             return True
-        if n == "States.ALL" and error not in ("States.Runtime", "States.DataLimitExceeded"):
+        if n == "States.ALL":
             return True
-        if n == "States.TaskFailed" and error not in (
-            "States.Runtime", "States.DataLimitExceeded", "States.Timeout"
-        ):
+        if n == "States.TaskFailed" and error != "States.Timeout":
             return True
     return False
 

@@ -75,11 +75,19 @@ class JsonPath:
         return str(state["Resource"])
 
     def timeout(self, state: dict[str, Any], doc: Any) -> float | None:
-        if "TimeoutSecondsPath" in state:
-            return float(self.scope(doc).value_of(state["TimeoutSecondsPath"],
-                                                  "TimeoutSecondsPath"))
-        t = state.get("TimeoutSeconds")
-        return float(t) if t is not None else None
+        found: dict[str, float] = {}
+        for name in ("TimeoutSeconds", "HeartbeatSeconds"):
+            if name + "Path" in state:
+                v = payload.select_path(doc, state[name + "Path"], self.scope(doc))
+                if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0:
+                    raise StatesError("States.Runtime", f"The {name}Path parameter does not "
+                                      f"reference a positive integer: {dumps(v)}")
+                found[name] = float(v)
+            elif name in state:
+                found[name] = float(state[name])
+        # Heartbeats are not sent by hubbub functions: a task that runs longer than its
+        # heartbeat interval is as timed out as one that exceeds TimeoutSeconds.
+        return min(found.values()) if found else None
 
     def finish(self, state: dict[str, Any], doc: Any, result: Any,
                result_is_input: bool = False) -> tuple[Any, dict[str, Any]]:
@@ -194,14 +202,29 @@ class JsonPath:
         if name + "Path" in state:
             p = state[name + "Path"]
             v = self.scope(self._input(state, doc)).value_of(p, name + "Path")
-            if isinstance(v, str) and v.strip().lstrip("-").isdigit():
-                v = int(v)
-            if not isinstance(v, int) or isinstance(v, bool):
-                shown = v if isinstance(v, str) else dumps(v)
+            want_float = name == "ToleratedFailurePercentage"
+            v = _parse_number(v, want_float)
+            if v is None:
+                raw = self.scope(self._input(state, doc)).value_of(p, name + "Path")
+                shown = raw if isinstance(raw, str) else dumps(raw)
+                kind = "float" if want_float else "integer"
                 raise StatesError("States.Runtime", f'The {name}Path field refers to value '
-                                  f'"{shown}" which is not a valid integer: {p}')
+                                  f'"{shown}" which is not a valid {kind}: {p}')
             return v
         return state.get(name)
+
+
+def _parse_number(v: Any, want_float: bool) -> int | float | None:
+    if isinstance(v, str):
+        try:
+            v = float(v) if want_float else int(v.strip())
+        except ValueError:
+            return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    if not want_float and not isinstance(v, int):
+        return None
+    return v
 
 
 def _check_delay(seconds: Any) -> float:

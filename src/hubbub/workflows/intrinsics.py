@@ -120,6 +120,9 @@ class _Parser:
             ch = self.s[self.i]
             if ch == "\\" and self.i + 1 < len(self.s):
                 nxt = self.s[self.i + 1]
+                if nxt not in "'{}\\":
+                    # The spec allows only \\' \\{ \\} \\\\ inside intrinsic strings.
+                    raise self.fail(f"illegal escape \\{nxt}")
                 # Keep the backslash before { } so Format can tell escaped braces apart.
                 out.append("\\" + nxt if nxt in "{}" else nxt)
                 self.i += 2

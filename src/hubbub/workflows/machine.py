@@ -170,6 +170,9 @@ def _run_state(
         frame.variables.update(assigned)
         return out, nxt
     if kind == "Task":
+        # $$.Task.Token: the callback token (we never wait for callbacks, but definitions
+        # written for AWS pass it along).
+        d.ctx["Task"] = {"Token": f"{frame.env.context['Execution']['Name']}-{frame.prev}"}
         task_input = d.effective_input(state, doc)
         resource = d.resource(state, doc)
         timeout = d.timeout(state, doc)

@@ -20,6 +20,11 @@ def run_map(state: dict[str, Any], name: str, doc: Any, d: Dialect, frame: Frame
     max_conc = d.number_field(state, doc, "MaxConcurrency") or 0
     tol_count = d.number_field(state, doc, "ToleratedFailureCount")
     tol_pct = d.number_field(state, doc, "ToleratedFailurePercentage")
+    if tol_count is not None and tol_count < 0:
+        raise StatesError("States.Runtime", "ToleratedFailureCount cannot be negative.")
+    if tol_pct is not None and not 0 <= tol_pct <= 100:
+        raise StatesError("States.Runtime",
+                          "ToleratedFailurePercentage must be between 0 and 100.")
     processor = state.get("ItemProcessor") or state.get("Iterator")
     if processor is None:
         raise StatesError("States.Runtime", "Map state without ItemProcessor")

@@ -168,15 +168,35 @@ def exists(doc: Any, path: str) -> bool:
     return not (isinstance(value, list) and not is_definite(path) and not value)
 
 
-def bracket_path(path: str) -> str:
-    """AWS's normalised spelling used in error causes: ``$.a.b`` -> ``$['a']['b']``."""
+def missing_message(doc: Any, path: str) -> str:
+    """AWS's wording for a definite path that selects nothing: 'No results for path' when
+    only the last step is missing, 'Missing property in path' (up to the first missing
+    field) when an intermediate one is (conformance: test_catch_states_runtime)."""
     native, segs = _compiled(path)
     if not native:
-        return path
+        return f"No results for path: {path}"
+    node = doc
+    for i, seg in enumerate(segs):
+        found = _step([node], seg)
+        if not found:
+            if i == len(segs) - 1:
+                return f"No results for path: {bracket_path(path)}"
+            return f"Missing property in path {_brackets(segs[: i + 1])}"
+        node = found[0]
+    return f"No results for path: {bracket_path(path)}"
+
+
+def _brackets(segs: Any) -> str:
     out = "$"
     for s in segs:
         out += f"['{s.value}']" if s.kind == "key" else f"[{s.value}]"
     return out
+
+
+def bracket_path(path: str) -> str:
+    """AWS's normalised spelling used in error causes: ``$.a.b`` -> ``$['a']['b']``."""
+    native, segs = _compiled(path)
+    return _brackets(segs) if native else path
 
 
 def put(doc: Any, path: str, value: Any) -> Any:

@@ -79,8 +79,16 @@ def select_path(doc: Any, path: str | None, scope: Scope) -> Any:
     except NoMatch:
         raise StatesError(
             "States.Runtime",
-            f"Invalid path '{path}' : No results for path: {paths.bracket_path(path)}",
+            f"Invalid path '{path}' : {_missing(doc, path, scope)}",
         ) from None
+
+
+def _missing(doc: Any, path: str, scope: Scope) -> str:
+    if path.startswith("$$"):
+        return paths.missing_message(scope.context, path[1:])
+    if path.startswith("$") and path[1:2] not in ("", ".", "["):
+        return f"No results for path: {path}"
+    return paths.missing_message(doc, path)
 
 
 def template(tmpl: Any, scope: Scope) -> Any:

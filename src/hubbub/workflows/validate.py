@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from hubbub.workflows import intrinsics
 from hubbub.workflows.choice import parse_timestamp
-from hubbub.workflows.errors import Diagnostic, InvalidDefinition
+from hubbub.workflows.errors import Diagnostic, InvalidDefinition, StatesError
 
 SCHEMA = "SCHEMA_VALIDATION_FAILED"
 _TYPES = {"Pass", "Task", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map"}
@@ -20,8 +21,13 @@ _TERMINAL = {"Choice", "Succeed", "Fail"}
 _LABEL_BAD = set(" ?*<>{}[]:;,\\|^~$#%&`\"")
 
 
-def validate_definition(defn: dict[str, Any] | str) -> list[Diagnostic]:
-    """Every problem found in ``defn`` (JSON text or parsed); empty when it is valid."""
+def validate_definition(defn: dict[str, Any] | str, *, machine_type: str = "STANDARD"
+                        ) -> list[Diagnostic]:
+    """Every problem found in ``defn`` (JSON text or parsed); empty when it is valid.
+
+    ``machine_type`` is STANDARD or EXPRESS (Express machines refuse callback and
+    ``.sync`` integrations).
+    """
     if isinstance(defn, str):
         if not defn.strip():
             return [Diagnostic(SCHEMA, "Definition must be a valid JSON object", "")]
@@ -34,6 +40,10 @@ def validate_definition(defn: dict[str, Any] | str) -> list[Diagnostic]:
         return [Diagnostic(SCHEMA, "Definition must be a valid JSON object", "/")]
     out: list[Diagnostic] = []
     _block(defn, "", defn.get("QueryLanguage", "JSONPath"), out, top=True)
+    if defn.get("QueryLanguage") == "JSONata":
+        _no_jsonpath_states(defn, "", out)
+    if machine_type == "EXPRESS":
+        _express(defn, "", out)
     return out
 
 
@@ -85,9 +95,10 @@ def _state(name: str, state: Any, states: dict[str, Any], at: str, lang: str,
         out.append(Diagnostic(SCHEMA, f"Invalid state type: {kind}", f"{at}/Type"))
         return
     own_lang = state.get("QueryLanguage", lang)
-    if lang == "JSONata" and own_lang == "JSONPath":
-        out.append(Diagnostic(SCHEMA, "'QueryLanguage' can not be 'JSONPath' if set to "
-                              "'JSONata' for whole state machine", at))
+    if own_lang == "JSONPath":
+        for key in ("Parameters", "ResultSelector", "ItemSelector"):
+            if key in state:
+                _dollar_fields(state[key], f"{at}/{key}", out)
     if kind not in _TERMINAL:
         has_next, has_end = "Next" in state, bool(state.get("End"))
         if has_next == has_end:
@@ -108,6 +119,8 @@ def _state(name: str, state: Any, states: dict[str, Any], at: str, lang: str,
     elif kind == "Task":
         if not isinstance(state.get("Resource"), str):
             out.append(Diagnostic(SCHEMA, "These fields are required: [Resource]", at))
+        else:
+            _resource(state["Resource"], f"{at}/Resource", out)
         creds = state.get("Credentials")
         if creds is not None and "RoleArn" not in creds and "RoleArn.$" not in creds:
             out.append(Diagnostic(SCHEMA, "The field 'RoleArn' is required but was missing",
@@ -128,6 +141,89 @@ def _state(name: str, state: Any, states: dict[str, Any], at: str, lang: str,
             _block(proc, f"{at}/{key}", own_lang, out)
         if "Label" in state:
             _label(state["Label"], f"{at}/Label", out)
+
+
+def _dollar_fields(tmpl: Any, at: str, out: list[Diagnostic]) -> None:
+    """Every ``"x.$"`` value must be a path or a well-formed intrinsic call."""
+    if isinstance(tmpl, list):
+        for v in tmpl:
+            _dollar_fields(v, at, out)
+        return
+    if not isinstance(tmpl, dict):
+        return
+    for k, v in tmpl.items():
+        if k.endswith(".$"):
+            ok = isinstance(v, str) and v.startswith("$")
+            if isinstance(v, str) and v.startswith("States."):
+                try:
+                    intrinsics.parse(v)
+                    ok = True
+                except StatesError:
+                    ok = False
+            if not ok:
+                out.append(Diagnostic(SCHEMA, f"The value for the field '{k}' must be a valid "
+                                      "JSONPath or a valid intrinsic function call", at))
+        else:
+            _dollar_fields(v, at, out)
+
+
+# Optimised service integrations and their actions (Step Functions developer guide,
+# "Integrating services"); anything else must go through ``aws-sdk:``.
+_INTEGRATIONS = {
+    "lambda": {"invoke"}, "sqs": {"sendMessage"}, "sns": {"publish"},
+    "states": {"startExecution"}, "events": {"putEvents"},
+    "dynamodb": {"getItem", "putItem", "updateItem", "deleteItem"},
+    "ecs": {"runTask"}, "batch": {"submitJob"}, "glue": {"startJobRun"},
+    "apigateway": {"invoke"}, "http": {"invoke"}, "eks": {"call", "runJob"},
+}
+
+
+def _resource(res: str, at: str, out: list[Diagnostic]) -> None:
+    prefix = "arn:aws:states:::"
+    if not res.startswith(prefix) or res.startswith(prefix + "aws-sdk:"):
+        return
+    service, _, action = res[len(prefix):].partition(":")
+    action = action.split(".")[0]
+    if service in _INTEGRATIONS and action not in _INTEGRATIONS[service]:
+        shown = res.replace("arn:aws:", "arn:<partition>:", 1)
+        out.append(Diagnostic(SCHEMA, f"The resource provided {shown} is not recognized. The "
+                              "value is not a valid resource ARN, or the resource is not "
+                              "available in this region.", at))
+
+
+def _no_jsonpath_states(block: dict[str, Any], at: str, out: list[Diagnostic]) -> None:
+    """A machine-wide JSONata may not be overridden back to JSONPath by any state."""
+    for name, state in (block.get("States") or {}).items():
+        if not isinstance(state, dict):
+            continue
+        here = f"{at}/States/{name}"
+        if state.get("QueryLanguage") == "JSONPath":
+            out.append(Diagnostic(SCHEMA, "'QueryLanguage' can not be 'JSONPath' if set to "
+                                  "'JSONata' for whole state machine", here))
+        for i, b in enumerate(state.get("Branches") or []):
+            _no_jsonpath_states(b, f"{here}/Branches[{i}]", out)
+        proc = state.get("ItemProcessor") or state.get("Iterator")
+        if isinstance(proc, dict):
+            _no_jsonpath_states(proc, f"{here}/ItemProcessor", out)
+
+
+def _express(block: dict[str, Any], at: str, out: list[Diagnostic]) -> None:
+    for name, state in (block.get("States") or {}).items():
+        if not isinstance(state, dict):
+            continue
+        here = f"{at}/States/{name}"
+        res = state.get("Resource")
+        if isinstance(res, str) and res.endswith(".waitForTaskToken"):
+            out.append(Diagnostic(SCHEMA, "Express state machine does not support "
+                                  "'.waitForTaskToken' service integration ", f"{here}/Resource"))
+        elif isinstance(res, str) and res.endswith(".sync"):
+            out.append(Diagnostic(SCHEMA, "Express state machine does not support '.sync' "
+                                  "service integration", f"{here}/Resource"))
+        for i, b in enumerate(state.get("Branches") or []):
+            _express(b, f"{here}/Branches[{i}]", out)
+        proc = state.get("ItemProcessor") or state.get("Iterator")
+        if isinstance(proc, dict):
+            _express(proc, f"{here}/ItemProcessor", out)
 
 
 def _wait(state: dict[str, Any], at: str, lang: str, out: list[Diagnostic]) -> None:
