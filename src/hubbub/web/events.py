@@ -154,7 +154,8 @@ def _explicit_response(result: Mapping[str, object]) -> HttpResponse:
     if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
         raise BadHandlerResponse(f"statusCode must be an integer 100-599, got {status!r}")
     out: list[tuple[str, str]] = []
-    raw_headers = result.get("headers") or {}
+    raw_headers = result.get("headers")
+    raw_headers = {} if raw_headers is None else raw_headers
     if not isinstance(raw_headers, Mapping):
         raise BadHandlerResponse("headers must be an object")
     for name, value in raw_headers.items():
@@ -164,7 +165,8 @@ def _explicit_response(result: Mapping[str, object]) -> HttpResponse:
         if any(c in text or c in name for c in "\r\n\0"):
             raise BadHandlerResponse(f"header {name!r} holds a line break or NUL")
         out.append((name.lower(), text))
-    cookies = result.get("cookies") or []
+    cookies = result.get("cookies")
+    cookies = [] if cookies is None else cookies
     if not isinstance(cookies, list) or not all(isinstance(c, str) for c in cookies):
         raise BadHandlerResponse("cookies must be a list of strings")
     for cookie in cookies:

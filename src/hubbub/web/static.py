@@ -45,7 +45,7 @@ _TYPES = {
 }
 
 # A room page: one segment, no dot (so never a missing asset), not the API or MQTT path.
-_SPA_PATH = re.compile(r"^/(?!api(?:/|$)|mqtt(?:/|$))[^/.]+$")
+_SPA_PATH = re.compile(r"^/(?!api(?:/|$)|mqtt(?:/|$))[^/.\\\0]+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +93,12 @@ class StaticSite:
 
     async def respond(self, request: HttpRequest) -> HttpResponse | None:
         """The answer for ``request``, or None when the site has nothing at that path."""
-        found = self._find(request.path)
-        if found is None and self.spa_fallback and _SPA_PATH.match(request.path):
+        try:
+            decoded = unquote(request.path, errors="strict")
+        except UnicodeDecodeError:
+            return None
+        found = self._find(decoded)
+        if found is None and self.spa_fallback and _SPA_PATH.match(decoded):
             found = self._file(self.root / self.index)
         if found is None:
             return None
@@ -117,11 +121,7 @@ class StaticSite:
         return HttpResponse(200, (("content-type", content_type(path.name)), *headers),
                             entry.body)
 
-    def _find(self, raw_path: str) -> tuple[Path, os.stat_result] | None:
-        try:
-            decoded = unquote(raw_path, errors="strict")
-        except UnicodeDecodeError:
-            return None
+    def _find(self, decoded: str) -> tuple[Path, os.stat_result] | None:
         if "\0" in decoded or "\\" in decoded:
             return None
         parts = decoded.split("/")[1:]
