@@ -75,3 +75,34 @@ async def table_engine(request: pytest.FixtureRequest, tmp_path: Path,
         yield engine
     finally:
         await engine.close()
+
+
+async def _flush_redis(url: str) -> None:
+    import redis.asyncio as aioredis
+
+    r = aioredis.Redis.from_url(url)
+    try:
+        await r.flushdb()
+    finally:
+        await r.aclose()
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+async def stream_engine(request: pytest.FixtureRequest, tmp_path: Path,
+                        clock: FakeClock) -> AsyncIterator[Any]:
+    from hubbub.streams import create_stream_engine
+
+    name = request.param
+    if name == "sqlite":
+        engine = create_stream_engine("sqlite", tmp_path / "stream.db", clock=clock)
+    elif name == "redis":
+        url = request.getfixturevalue("redis_url")
+        await _flush_redis(url)
+        engine = create_stream_engine("redis", url, clock=clock)
+    else:
+        engine = create_stream_engine("memory", clock=clock)
+    await engine.open()
+    try:
+        yield engine
+    finally:
+        await engine.close()
