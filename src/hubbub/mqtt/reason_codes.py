@@ -122,6 +122,12 @@ def connack_code_311(reason: int) -> int:
     return int(ConnackReturnCode311.SERVER_UNAVAILABLE)
 
 
+def connack_code_311_exact(reason: int) -> int | None:
+    """The 3.1.1 CONNACK return code that says exactly what ``reason`` says, or None."""
+    code = _CONNACK_311.get(reason)
+    return None if code is None else int(code)
+
+
 def connack_code_from_311(code: int) -> ReasonCode:
     """The v5 reason code for a 3.1.1 CONNACK return code (for decoding 3.1.1 CONNACKs)."""
     reason = _CONNACK_FROM_311.get(code)
