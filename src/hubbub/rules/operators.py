@@ -89,16 +89,28 @@ def _same_kind(a: Any, b: Any) -> bool:
 
 
 def equals(a: Any, b: Any) -> Any:
-    """``=``: deep equality of same-typed values; numbers compare by value."""
+    """``=``: deep equality of same-typed values; numbers compare by value.
+
+    Iterative, so deeply nested payloads cannot exhaust the stack.
+    """
     if a is UNDEFINED or b is UNDEFINED:
         return UNDEFINED
-    if not _same_kind(a, b):
-        return False
-    if isinstance(a, list):
-        return len(a) == len(b) and all(equals(x, y) is True for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(equals(a[k], b[k]) is True for k in a)
-    return bool(a == b)
+    stack = [(a, b)]
+    while stack:
+        x, y = stack.pop()
+        if not _same_kind(x, y):
+            return False
+        if isinstance(x, list):
+            if len(x) != len(y):
+                return False
+            stack.extend(zip(x, y, strict=True))
+        elif isinstance(x, dict):
+            if x.keys() != y.keys():
+                return False
+            stack.extend((x[k], y[k]) for k in x)
+        elif x != y:
+            return False
+    return True
 
 
 def compare(op: str, a: Any, b: Any) -> Any:

@@ -27,6 +27,7 @@ set_clause: _SET assignment ("," assignment)*
 assignment: VARIABLE "=" expr
 
 select: _SELECT _VALUE expr          -> select_value
+      | _SELECT _VALUE "*"           -> select_value_star
       | _SELECT select_item ("," select_item)*  -> select_items
 select_item: "*"                    -> star_item
            | expr (_AS alias)?      -> expr_item
@@ -173,6 +174,9 @@ class _Build(Transformer[Token, Any]):
 
     def select_value(self, e: ast.Expr) -> ast.Select:
         return ast.Select(True, (ast.SelectItem(e, None),))
+
+    def select_value_star(self) -> ast.Select:
+        return ast.Select(True, (ast.SelectItem(ast.Star(), None),))
 
     def select_items(self, *items: ast.SelectItem) -> ast.Select:
         return ast.Select(False, items)

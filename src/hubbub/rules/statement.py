@@ -7,15 +7,20 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from hubbub.errors import BadRequest
 from hubbub.mqtt.topics import TopicError, validate_topic_filter
 from hubbub.rules import ast
 from hubbub.rules.context import MessageContext
 from hubbub.rules.evaluator import Evaluator
 from hubbub.rules.functions import KNOWN_FUNCTIONS
 from hubbub.rules.parser import SqlError, parse_statement
-from hubbub.rules.values import UNDEFINED, dumps
+from hubbub.rules.values import UNDEFINED, dumps, strip_undefined
 
 SQL_VERSIONS = ("2016-03-23",)
+
+
+class EvaluationError(BadRequest):
+    """A message the evaluator cannot process (nested deeper than the stack allows)."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,7 @@ class EvalResult:
         """The bytes an action sends: the output's JSON, or the binary payload itself."""
         if isinstance(self.output, bytes):
             return self.output
-        return dumps(self.output).encode("utf-8")
+        return dumps(self.output).encode("utf-8", "replace")  # lone surrogates
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,14 @@ class Statement:
         """Run SET, WHERE and SELECT; None when the WHERE clause is false or Undefined.
 
         The FROM filter is not checked here: matching topics is the engine's job.
+        Raises ``EvaluationError`` only for a payload nested too deeply to walk.
         """
+        try:
+            return self._evaluate(ctx)
+        except RecursionError:
+            raise EvaluationError("payload is nested too deeply to evaluate") from None
+
+    def _evaluate(self, ctx: MessageContext) -> EvalResult | None:
         ev = Evaluator(ctx, self.variables(ctx))
         if not ev.where(self.where, ev.top):
             return None
@@ -70,7 +82,7 @@ class Statement:
         if ev.top is UNDEFINED and not self.select.value and len(items) == 1 \
                 and isinstance(items[0].expr, ast.Star):
             return EvalResult(ctx.payload, ev.variables)
-        return EvalResult(ev.select(self.select, ev.top), ev.variables)
+        return EvalResult(strip_undefined(ev.select(self.select, ev.top)), ev.variables)
 
 
 @lru_cache(maxsize=1024)

@@ -125,32 +125,65 @@ def to_string(v: Any) -> Any:
     return UNDEFINED
 
 
-def _strip(v: Any) -> Any:
-    # Undefined members vanish when serialized: {"foo": null, "bar": undefined} -> {"foo":null}
-    if isinstance(v, dict):
-        return {k: _strip(x) for k, x in v.items() if x is not UNDEFINED}
-    if isinstance(v, list):
-        return [_strip(x) for x in v if x is not UNDEFINED]
-    return v
+def strip_undefined(v: Any) -> Any:
+    """Drop Undefined members of Arrays and Objects, as JSON serialization does.
+
+    {"foo": null, "bar": undefined} serializes as {"foo":null} ("Data types"). Iterative,
+    so a deeply nested payload cannot exhaust the stack here.
+    """
+    if not isinstance(v, (dict, list)):
+        return v
+    holder: list[Any] = [None]
+    stack: list[tuple[Any, Any, Any]] = [(v, holder, 0)]
+    while stack:
+        src, parent, key = stack.pop()
+        if isinstance(src, dict):
+            new_d: dict[str, Any] = {}
+            parent[key] = new_d
+            for k, x in src.items():
+                if x is UNDEFINED:
+                    continue
+                new_d[k] = x
+                if isinstance(x, (dict, list)):
+                    stack.append((x, new_d, k))
+        else:
+            new_l: list[Any] = []
+            parent[key] = new_l
+            for x in src:
+                if x is UNDEFINED:
+                    continue
+                new_l.append(x)
+                if isinstance(x, (dict, list)):
+                    stack.append((x, new_l, len(new_l) - 1))
+    return holder[0]
 
 
 def dumps(v: Any) -> str:
     """Serialize a value to compact JSON; Undefined by itself is the empty string."""
     if v is UNDEFINED:
         return ""
-    return json.dumps(_strip(v), separators=(",", ":"), ensure_ascii=False)
+    try:
+        return json.dumps(strip_undefined(v), separators=(",", ":"), ensure_ascii=False)
+    except RecursionError:
+        raise ValueError("value is nested too deeply to serialize as JSON") from None
 
 
 def _parse_float(s: str) -> Any:
     f = float(s)
-    return num(f) if math.isfinite(f) else f
+    if not math.isfinite(f):  # beyond a double's range: we cannot hold it, refuse the JSON
+        raise ValueError(f"number {s} is out of range")
+    return num(f)
+
+
+def _parse_constant(s: str) -> Any:
+    raise ValueError(f"{s} is not JSON")
 
 
 def loads(data: bytes | str) -> Any:
     """Parse a JSON payload the way SQL 2016-03-23 sees it; Undefined when not JSON."""
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
-        return json.loads(text, parse_float=_parse_float)
+        return json.loads(text, parse_float=_parse_float, parse_constant=_parse_constant)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return UNDEFINED
 

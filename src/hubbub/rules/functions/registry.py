@@ -34,7 +34,7 @@ class Function:
             if self.wants_context:
                 return self.impl(ctx, *args)
             return self.impl(*args)
-        except (ValueError, TypeError, ArithmeticError, IndexError, KeyError, LookupError):
+        except (ValueError, TypeError, ArithmeticError, LookupError, RecursionError):
             # A failure inside a function is "invalid arguments": Undefined, never a crash.
             return UNDEFINED
 
