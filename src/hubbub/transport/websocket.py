@@ -261,8 +261,11 @@ class WebSocketTransport(asyncio.Transport):
             self._tcp.close()  # the answer to our close frame
         else:
             # wsproto reports a frame it could not parse as a close event; state unchanged.
+            # Nothing after it can be parsed, so the client's close frame could never be
+            # recognised: send ours and close TCP now.
             self._fail(event.code, event.reason or "protocol error", ProtocolError(
                 f"bad WebSocket frame: {event.reason}", ws_close_code=event.code))
+            self._tcp.close()
 
     def _fail(self, code: int, reason: str, exc: Exception) -> None:
         if self._close_exc is None and not self._closing:

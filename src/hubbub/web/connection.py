@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from http import HTTPStatus
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from urllib.parse import urlsplit
 
 import h11
@@ -78,6 +78,7 @@ class HttpConnection(asyncio.Protocol):
         self._drained: asyncio.Future[None] | None = None
         self._gone = False
         self._lingering = False
+        self._eof = False
 
     # -- asyncio.Protocol ------------------------------------------------------------
 
@@ -101,6 +102,7 @@ class HttpConnection(asyncio.Protocol):
         self._process()
 
     def eof_received(self) -> bool:
+        self._eof = True
         if self._lingering:
             return False
         # A client may half-close after its request and still read the answer.
@@ -167,6 +169,12 @@ class HttpConnection(asyncio.Protocol):
         self._request = event
         self._body.clear()
         self._arm(self._limits.body_timeout, "body")
+        # h11 enforces the limit only while headers are incomplete; a request that
+        # arrives whole in one read is measured here (RFC 6585 §5).
+        size = len(event.target) + sum(len(k) + len(v) + 4 for k, v in event.headers)
+        if size > self._limits.max_header_size:
+            self._reject(431, f"request headers over {self._limits.max_header_size} bytes")
+            return False
         length = _content_length(event.headers)
         if length is not None and length > self._limits.max_body:
             self._reject(413, f"body over {self._limits.max_body} bytes")
@@ -255,7 +263,7 @@ class HttpConnection(asyncio.Protocol):
         transport = self._transport
         if transport is None or self._in_flight or self._gone:
             return
-        if not transport.can_write_eof():
+        if self._eof or not transport.can_write_eof():
             transport.close()
             return
         self._lingering = True
