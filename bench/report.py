@@ -1,0 +1,235 @@
+"""Renders stored results as bench/RESULTS.md: header, side-by-side table, CPU table."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from collections.abc import Callable
+from typing import Any
+
+from bench import scenarios, stats
+
+BROKERS = ["hubbub", "mosquitto", "amqtt"]
+TRANSPORTS = ["tcp", "ws"]
+
+
+# (row label, path into the result, higher is better?)
+Metric = tuple[str, Callable[[dict[str, Any]], Any], bool]
+
+
+def _get(*path: str) -> Callable[[dict[str, Any]], Any]:
+    def read(result: dict[str, Any]) -> Any:
+        value: Any = result
+        for p in path:
+            if not isinstance(value, dict) or p not in value:
+                return None
+            value = value[p]
+        return value
+
+    return read
+
+
+def _lost(result: dict[str, Any]) -> Any:
+    parts = [result.get(ph, {}).get("lost") for ph in ("throughput", "latency")]
+    return None if parts == [None, None] else sum(p or 0 for p in parts)
+
+
+PUBSUB: list[Metric] = [
+    ("delivered msg/s (max)", _get("throughput", "delivered_per_s"), True),
+    ("latency p50 ms", _get("latency", "p50_ms"), False),
+    ("latency p99 ms", _get("latency", "p99_ms"), False),
+    ("latency p99.9 ms", _get("latency", "p999_ms"), False),
+    ("lost messages", _lost, False),
+    ("broker RSS KiB/conn", _get("setup", "rss_per_conn_kib"), False),
+]
+STORM: list[Metric] = [
+    ("connections/s", _get("storm", "connections_per_s"), True),
+    ("connect p99 ms", _get("storm", "connect_p99_ms"), False),
+    ("failures", _get("storm", "failures"), False),
+]
+IDLE: list[Metric] = [
+    ("broker RSS KiB/conn", _get("idle", "rss_per_conn_kib"), False),
+    ("connected", _get("idle", "connected"), True),
+    ("failures", _get("idle", "failures"), False),
+]
+
+
+def metrics_for(scenario: str) -> list[Metric]:
+    if scenario == "connect-storm":
+        return STORM
+    if scenario.startswith("idle"):
+        return IDLE
+    return PUBSUB
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.3f}" if value < 10 else f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _ratio(a: Any, b: Any, higher: bool) -> str:
+    if not isinstance(a, int | float) or not isinstance(b, int | float):
+        return "–"
+    r = stats.ratio(float(a), float(b), higher)
+    return "–" if r is None else f"{r:.2f}x"
+
+
+def _cell(results: dict[str, Any], k: str, read: Callable[[dict[str, Any]], Any]) -> Any:
+    r = results.get(k)
+    if r is None:
+        return None
+    if r.get("not_run"):
+        return "not run"
+    value = read(r)
+    if value is None and r.get("error"):
+        return "error"
+    return value
+
+
+def table(results: dict[str, Any]) -> list[str]:
+    head = (
+        "| scenario | transport | metric | hubbub | mosquitto | amqtt | hubbub vs mosquitto"
+        " | hubbub vs amqtt | mosquitto vs amqtt |"
+    )
+    out = [head, "|" + "---|" * 9]
+    for name in scenarios.REGISTRY:
+        for transport in TRANSPORTS:
+            ks = {b: f"{b}|{transport}|{name}" for b in BROKERS}
+            if not any(k in results for k in ks.values()):
+                continue
+            for label, read, higher in metrics_for(name):
+                v = {b: _cell(results, k, read) for b, k in ks.items()}
+                if all(x is None for x in v.values()):
+                    continue
+                out.append(
+                    f"| {name} | {transport} | {label} | {_fmt(v['hubbub'])} | "
+                    f"{_fmt(v['mosquitto'])} | {_fmt(v['amqtt'])} | "
+                    f"{_ratio(v['hubbub'], v['mosquitto'], higher)} | "
+                    f"{_ratio(v['hubbub'], v['amqtt'], higher)} | "
+                    f"{_ratio(v['mosquitto'], v['amqtt'], higher)} |"
+                )
+    return out
+
+
+def cpu_table(results: dict[str, Any]) -> list[str]:
+    out = ["| scenario | transport | phase | " + " | ".join(BROKERS) + " |", "|" + "---|" * 6]
+    for name in scenarios.REGISTRY:
+        for transport in TRANSPORTS:
+            for phase in ("throughput", "latency", "storm", "idle"):
+                cells = []
+                for b in BROKERS:
+                    r = results.get(f"{b}|{transport}|{name}", {}).get(phase)
+                    if not isinstance(r, dict) or "broker_cpu_pct" not in r:
+                        cells.append("–")
+                        continue
+                    cells.append(
+                        f"{r['broker_cpu_pct']:.0f}% / {r['generator_cpu_pct']:.0f}%"
+                        f" ({r['cpu_bound']})"
+                    )
+                if any(c != "–" for c in cells):
+                    out.append(f"| {name} | {transport} | {phase} | " + " | ".join(cells) + " |")
+    return out
+
+
+def errors(results: dict[str, Any]) -> list[str]:
+    out = []
+    for k, r in sorted(results.items()):
+        if r.get("error"):
+            text = " ".join(str(r["error"]).split())
+            out.append(f"- `{k}`: {text[-300:]}")
+    return out
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{os.cpu_count()} vCPU ({cpu}), {mem:.0f} GiB RAM, {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}"
+    )
+
+
+def versions() -> str:
+    parts = []
+    try:
+        out = subprocess.run(["/usr/sbin/mosquitto", "-h"], capture_output=True, text=True)
+        parts.append(out.stdout.splitlines()[0])
+    except (OSError, IndexError):
+        parts.append("mosquitto: not found")
+    for mod in ("amqtt", "uvloop", "psutil"):
+        try:
+            from importlib.metadata import version
+
+            parts.append(f"{mod} {version(mod)}")
+        except Exception:
+            parts.append(f"{mod}: not installed")
+    return ", ".join(parts)
+
+
+HEADER = """# hubbub benchmark results
+
+Rerun: `.venv/bin/python -m bench run` (full, ~10 min) or `--quick` (~2 min); see
+`bench/README.md`. Raw numbers: `bench/results.json`.
+
+- **Machine**: {machine}. A shared, noisy cloud VM: expect 10-20% between runs;
+  compare brokers within one run, not across days.
+- **Software**: {versions}.
+- **Setup**: each broker runs alone in its process, pinned to CPU 0; the load generator (one
+  asyncio process on uvloop, with its own MQTT 3.1.1 and RFC 6455 client) is pinned to CPU 1.
+  The three brokers are single-threaded, so ~100% CPU on a side means that side was the
+  limit. Loopback only; every (broker, transport, scenario) gets a freshly started broker.
+- **Throughput**: subscribers' deliveries/s over a fixed window after a warmup; publishers
+  send as fast as TCP flow control and an end-to-end window (64 undelivered messages per
+  subscriber, 16 in chat) allow, so no queue grows without bound.
+- **Latency**: a separate run at a fixed offered load, the same for every broker (fan-out:
+  5,000 deliveries/s; chat: 1 msg/s per client); each payload carries perf_counter_ns at send,
+  read in the same process on receipt.
+- **Lost** = expected deliveries - deliveries received after a drain (both runs).
+  **RSS/conn** = broker RSS delta / connections, after subscribing (before any publish).
+
+Runs recorded here:
+{runs}
+
+## Side by side
+
+Ratios are oriented so that **>1x means the first-named broker is better** (more msg/s,
+lower latency, less memory).
+
+"""
+
+
+def render(store: dict[str, Any]) -> str:
+    results = store["results"]
+    runs = "\n".join(
+        f"- `{r['command']}` at {r['date']} ({len(r['keys'])} runs)" for r in store["runs"][-5:]
+    )
+    return HEADER.format(machine=machine(), versions=versions(), runs=runs) + "\n".join(
+        [
+            *table(results),
+            "",
+            "## CPU during each measured phase: broker% / generator% (who was CPU-bound)",
+            "",
+            "100% = one core. `broker`: the broker saturated its core, its number is its "
+            "capacity. `generator`: our client saturated, the broker may have more to give.",
+            "",
+            *cpu_table(results),
+            "",
+            "## Errors and runs that did not happen",
+            "",
+            *(errors(results) or ["- none"]),
+            "",
+        ]
+    )

@@ -1,0 +1,38 @@
+"""The scenario registry: name -> "module:attribute", imported only when chosen.
+
+A scenario is a ``Scenario`` (bench.scenarios.base); to add one, write a small module
+under bench/scenarios/ and add a line here. Later issues add policy on/off, the full chat
+path (chat/out -> rule -> chat/pub/{room} with storage), streams and state machines.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from bench.scenarios.base import Scenario
+
+REGISTRY: dict[str, str] = {
+    "fanout-100": "bench.scenarios.fanout:FANOUT_100",
+    "fanout-100-qos1": "bench.scenarios.fanout:FANOUT_100_QOS1",
+    "fanout-100-1k": "bench.scenarios.fanout:FANOUT_100_1K",
+    "fanout-1000": "bench.scenarios.fanout:FANOUT_1000",
+    "fanout-1000-qos1": "bench.scenarios.fanout:FANOUT_1000_QOS1",
+    "chat": "bench.scenarios.chat:CHAT",
+    "connect-storm": "bench.scenarios.connect_storm:CONNECT_STORM",
+    "idle-10k": "bench.scenarios.idle:IDLE_10K",
+}
+DEFAULT = list(REGISTRY)
+QUICK_DEFAULT = ["fanout-100", "fanout-1000-qos1", "chat", "connect-storm", "idle-10k"]
+
+
+def load(name: str) -> Scenario:
+    """The scenario registered under ``name``; KeyError lists the known names."""
+    try:
+        ref = REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown scenario {name!r}; known: {', '.join(REGISTRY)}") from None
+    module, _, attr = ref.partition(":")
+    scenario = getattr(importlib.import_module(module), attr)
+    if not isinstance(scenario, Scenario):
+        raise TypeError(f"{ref} is not a Scenario")
+    return scenario
