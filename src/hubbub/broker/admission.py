@@ -1,0 +1,242 @@
+"""CONNECT to CONNACK, and the end of a connection: client ids, authentication,
+session takeover and resumption, wills, and the lifecycle events around them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from hubbub.broker import lifecycle
+from hubbub.broker.hooks import ALLOW_ALL, ConnectDecision, ConnectRequest, Identity
+from hubbub.broker.lifecycle import RESERVED_PREFIX, DisconnectReason
+from hubbub.broker.message import Message
+from hubbub.broker.protocol import CLOSED, CONNECTED, MqttProtocol
+from hubbub.broker.sessions import Session
+from hubbub.errors import PeerError
+from hubbub.mqtt.codec import encode
+from hubbub.mqtt.errors import ConnectRefused, answer_with_connack
+from hubbub.mqtt.packets import EMPTY_PROPERTIES, MQTT_5, Connack, Connect, Properties
+from hubbub.mqtt.topics import TopicError, validate_topic_name
+
+if TYPE_CHECKING:
+    from hubbub.broker.broker import Broker
+
+log = logging.getLogger("hubbub.broker")
+R = DisconnectReason
+
+
+def _refused(reason: int, message: str) -> ConnectRefused:
+    return ConnectRefused(message, mqtt_reason=reason)
+
+
+def check_connect(broker: Broker, c: Connect) -> tuple[str, bool]:
+    """Client id and will checks that need no authentication; returns (client id, assigned)."""
+    s = broker.settings
+    cid = c.client_id
+    assigned = False
+    if not cid:
+        if c.protocol_level != MQTT_5 and not c.clean_start:
+            # 3.1.1: an empty id needs clean session [MQTT-3.1.3-8]
+            raise _refused(0x85, "empty client id with a persistent session")
+        cid = "hubbub-" + uuid.uuid4().hex  # [MQTT-3.1.3-6]
+        assigned = True
+    if "+" in cid or "#" in cid:
+        # A wildcard in a client id turns ${iot:ClientId} policy filters into wildcards.
+        raise _refused(0x85, "client id contains a wildcard")
+    if len(cid.encode()) > s.max_client_id_bytes:
+        raise _refused(0x85, f"client id longer than {s.max_client_id_bytes} bytes")
+    if c.properties.authentication_method is not None:
+        raise _refused(0x8C, "enhanced authentication is not supported")
+    will = c.will
+    if will is not None:
+        try:
+            validate_topic_name(will.topic, max_bytes=s.max_topic_bytes,
+                                max_levels=s.max_topic_levels)
+        except TopicError as exc:
+            raise _refused(0x90, f"will topic: {exc}") from None
+        if will.qos > s.max_qos:
+            raise _refused(0x9B, "will QoS above Maximum QoS [MQTT-3.2.2-12]")
+        if will.retain and not s.retain_available:
+            raise _refused(0x9A, "retain not available [MQTT-3.2.2-13]")
+        if len(will.payload) > s.max_payload_bytes:
+            raise _refused(0x95, "will payload too large")
+    return cid, assigned
+
+
+def start_connect(broker: Broker, conn: MqttProtocol, c: Connect) -> None:
+    if not broker.accepting:
+        refuse(broker, conn, _refused(0x8B, "server shutting down"))
+        return
+    try:
+        cid, assigned = check_connect(broker, c)
+    except PeerError as exc:
+        refuse(broker, conn, exc, c.client_id)
+        return
+    req = ConnectRequest(cid, c.username, c.password, c.protocol_level, c.clean_start,
+                         conn.peer_ip, "ws" if conn.is_ws else "tcp")
+    task = asyncio.get_running_loop().create_task(_authenticate(broker, conn, c, req, assigned))
+    broker.track(task)
+
+
+async def _authenticate(broker: Broker, conn: MqttProtocol, c: Connect, req: ConnectRequest,
+                        assigned: bool) -> None:
+    try:
+        decision = await broker.authenticator.authenticate(req)
+    except Exception:
+        log.exception("authenticator failed for %r", req.client_id)
+        decision = ConnectDecision.refuse(0x80)
+    if conn.state == CLOSED:
+        return  # the client went away while we were deciding
+    if not decision.accepted:
+        refuse(broker, conn, _refused(decision.reason_code, "not authorized"), req.client_id)
+        return
+    try:
+        attach(broker, conn, c, req.client_id, assigned, decision)
+    except Exception:
+        log.exception("connect of %r failed", req.client_id)
+        refuse(broker, conn, _refused(0x80, "server error"), req.client_id)
+
+
+def refuse(broker: Broker, conn: MqttProtocol, exc: PeerError, client_id: str = "") -> None:
+    """Answer a refused CONNECT: CONNACK with the reason where the protocol allows, close."""
+    broker.counters["connects_refused"] += 1
+    level = getattr(exc, "protocol_level", conn.version)
+    if answer_with_connack(exc) and conn.state != CLOSED:
+        version = MQTT_5 if level == MQTT_5 else 4  # 3.1.1 codes for every other level
+        props = (Properties(reason_string=str(exc)[:200])
+                 if version == MQTT_5 else EMPTY_PROPERTIES)
+        conn.transport.write(encode(Connack(False, exc.mqtt_reason, props), version))
+    reason = R.AUTH_ERROR if exc.mqtt_reason in (0x86, 0x87, 0x8C) else R.CLIENT_ERROR
+    if client_id and broker.settings.lifecycle_events and "+" not in client_id \
+            and "#" not in client_id:
+        topic, payload = lifecycle.connect_failed(client_id, broker.clock(), "", conn.peer_ip,
+                                                  reason)
+        broker.publish_internal(topic, payload)
+    conn.close_reason = reason
+    conn.state = CLOSED
+    conn.transport.close()
+
+
+def attach(broker: Broker, conn: MqttProtocol, c: Connect, cid: str, assigned: bool,
+           decision: ConnectDecision) -> None:
+    """Accept the connection: take over, start or resume the session, send CONNACK."""
+    s = broker.settings
+    now = broker.clock()
+    identity = decision.identity
+    assert identity is not None
+    old = broker.sessions.get(cid)
+    if old is not None and old.link is not None:
+        old_conn: Any = old.link
+        # A second connection with the same client id closes the first [MQTT-3.1.4-3].
+        old_conn.disconnect(0x8E, R.DUPLICATE_CLIENTID, "session taken over")
+        old = broker.sessions.get(cid)  # a clean old session ended with its connection
+    v5 = c.protocol_level == MQTT_5
+    wanted = (c.properties.session_expiry_interval or 0) if v5 else \
+        (0 if c.clean_start else s.max_session_expiry)
+    expiry = min(wanted, s.max_session_expiry)
+    if old is not None and c.clean_start:
+        broker.discard_session(old)  # clean start discards the old session [MQTT-3.1.2-4]
+        old = None
+    pending_will = broker.wills.pop(cid, None)  # reconnected in time: no will [MQTT-3.1.3-9]
+    if old is None:
+        session = Session(cid, uuid.uuid4().hex, expiry_interval=expiry,
+                          principal_id=identity.principal_id,
+                          max_queued=s.max_queued_messages)
+        broker.sessions.put(session)
+        present = False
+        if pending_will is not None:
+            publish_will(broker, pending_will[1], pending_will[2], pending_will[3])
+    else:
+        session = old
+        present = True
+        session.expiry_interval = expiry
+    session.principal_id = identity.principal_id
+    session.disconnected_at = None
+    session.link = conn
+    conn.session = session
+    conn.identity = identity
+    conn.authorizer = decision.authorizer or ALLOW_ALL
+    conn.filter_receive = not getattr(conn.authorizer, "allows_everything", False)
+    conn.expires_at = decision.expires_at
+    conn.keepalive = s.clamp_keepalive(c.keep_alive)
+    if v5:
+        rm = c.properties.receive_maximum
+        conn.send_quota = min(s.max_inflight, rm if rm else 65535)
+        conn.client_max_packet = c.properties.maximum_packet_size
+    if c.will is not None:
+        wp = c.will.properties
+        conn.will = Message(c.will.topic, c.will.payload, c.will.qos, c.will.retain,
+                            replace(wp, will_delay_interval=None), now)
+        conn.will_delay = min(wp.will_delay_interval or 0, s.max_will_delay)
+    props = EMPTY_PROPERTIES
+    if v5:
+        props = Properties(
+            receive_maximum=s.receive_maximum,
+            maximum_qos=s.max_qos if s.max_qos < 2 else None,
+            retain_available=None if s.retain_available else 0,
+            maximum_packet_size=s.max_packet_bytes,
+            topic_alias_maximum=s.topic_alias_maximum,
+            assigned_client_identifier=cid if assigned else None,
+            server_keep_alive=conn.keepalive if conn.keepalive != c.keep_alive else None,
+            session_expiry_interval=expiry if expiry != wanted else None,
+            shared_subscription_available=0,
+        )
+    conn.send(Connack(present, 0, props))
+    version = broker.versions.get(cid, -1) + 1
+    broker.versions[cid] = version
+    if s.lifecycle_events:
+        topic, payload = lifecycle.connected(cid, now, session.session_id,
+                                             identity.principal_id, conn.peer_ip, version)
+        broker.publish_internal(topic, payload)
+    conn.connect_done()
+    if present:
+        conn.resend_inflight()
+
+
+def detach(broker: Broker, conn: MqttProtocol) -> None:
+    """The connection is gone: lifecycle event, will, and the session's fate."""
+    session = conn.session
+    if session is None or session.link is not conn:
+        return
+    now = broker.clock()
+    session.link = None
+    session.disconnected_at = now
+    identity = conn.identity
+    if broker.settings.lifecycle_events:
+        topic, payload = lifecycle.disconnected(
+            session.client_id, now, session.session_id, session.principal_id,
+            conn.close_reason, broker.versions.get(session.client_id, 0))
+        broker.publish_internal(topic, payload)
+    will = conn.will
+    if will is not None and not conn.clean_disconnect:
+        delay = min(conn.will_delay, session.expiry_interval)
+        if delay <= 0:
+            publish_will(broker, will, identity, conn.authorizer)
+        else:
+            broker.wills[session.client_id] = (now + delay, will, identity, conn.authorizer)
+    if session.expiry_interval == 0:
+        broker.discard_session(session)
+
+
+def publish_will(broker: Broker, will: Message, origin: Identity | None, authz: Any) -> None:
+    """Publish a will as its client would have; the client's policy still applies."""
+    if will.topic.startswith(RESERVED_PREFIX) or not authz.can_publish(will.topic):
+        broker.counters["denied"] += 1
+        return
+    msg = replace(will, created_at=broker.clock())
+    broker.consume(broker.accept(msg, None, origin))
+
+
+def lifecycle_subscriptions(broker: Broker, conn: MqttProtocol, topics: list[str],
+                            subscribed: bool) -> None:
+    session = conn.session
+    if not broker.settings.lifecycle_events or session is None or conn.state != CONNECTED:
+        return
+    topic, payload = lifecycle.subscriptions(session.client_id, broker.clock(),
+                                             session.session_id, session.principal_id,
+                                             topics, subscribed)
+    broker.publish_internal(topic, payload)

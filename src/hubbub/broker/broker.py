@@ -1,0 +1,488 @@
+"""The Broker: sessions, routing, retained messages, observers, lifecycle, shutdown.
+
+Message flow: a connection's PUBLISH is checked (limits, topic, authorization), stored if
+retained, fanned out to matching sessions (one encoding per shape, same bytes written to
+every subscriber), then shown to observers; the QoS 1 PUBACK waits for the observers
+(see protocol.MqttProtocol.queue_ack). CONNECT handling lives in admission.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from hubbub.broker import admission
+from hubbub.broker.hooks import BACKEND, Authenticator, Identity, PublishObserver, ViolationHook
+from hubbub.broker.lifecycle import RESERVED_PREFIX, DisconnectReason
+from hubbub.broker.message import Message
+from hubbub.broker.protocol import CLOSED, CONNECTED, NEW, MqttProtocol
+from hubbub.broker.retained import RetainedStore
+from hubbub.broker.router import Grant, Router
+from hubbub.broker.sessions import Outgoing, Session, SessionStore
+from hubbub.broker.settings import BrokerSettings
+from hubbub.broker.storage import BrokerStore
+from hubbub.errors import PeerError, ProtocolError, UsageError
+from hubbub.mqtt.codec import encode_publish
+from hubbub.mqtt.errors import PacketTooLarge, TopicAliasInvalid
+from hubbub.mqtt.packets import (
+    EMPTY_PROPERTIES,
+    MQTT_5,
+    Connect,
+    Properties,
+    Publish,
+    Suback,
+    Subscribe,
+    Subscription,
+    Unsuback,
+    Unsubscribe,
+)
+from hubbub.mqtt.topics import TopicError, validate_topic_filter, validate_topic_name
+
+log = logging.getLogger("hubbub.broker")
+R = DisconnectReason
+
+
+class Broker:
+    """An MQTT 3.1.1 / 5.0 broker with IoT Core's topic semantics and limits.
+
+    ``protocol_factory`` makes the per-connection protocol for TCP and WebSocket alike.
+    ``clock`` returns wall-clock seconds (lifecycle timestamps, expiry, keep-alive).
+    """
+
+    def __init__(self, settings: BrokerSettings | None = None, *,
+                 authenticator: Authenticator,
+                 observers: Sequence[PublishObserver] = (),
+                 clock: Callable[[], float] = time.time,
+                 on_violation: ViolationHook | None = None) -> None:
+        self.settings = settings or BrokerSettings()
+        self.clock = clock
+        self.authenticator = authenticator
+        self.observers: list[PublishObserver] = list(observers)
+        self.on_violation = on_violation
+        self.router: Router[Session] = Router()
+        self.sessions = SessionStore()
+        self.connections: set[MqttProtocol] = set()
+        #: client id -> (due, will message, origin, authorizer) for delayed wills
+        self.wills: dict[str, tuple[float, Message, Identity | None, Any]] = {}
+        #: lifecycle versionNumber per client id
+        self.versions: dict[str, int] = {}
+        self.accepting = True
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._servers: list[asyncio.Server] = []
+        self._sweeper: asyncio.Task[None] | None = None
+        self._frame: Callable[[bytes], bytes] | None = None
+        self.counters: dict[str, int] = dict.fromkeys(
+            ("connections_total", "connects_refused", "messages_in", "messages_out",
+             "dropped_qos0", "dropped_queue_full", "dropped_too_large",
+             "slow_consumer_disconnects", "denied", "observer_errors"), 0)
+        self.store: BrokerStore | None = None
+        if self.settings.data_dir is not None:
+            self.store = BrokerStore(self.settings.data_dir / "broker.sqlite3")
+        self.retained = RetainedStore(self.store)
+        if self.store is not None:
+            self.retained.load(self.store.load_retained())
+            self._restore_sessions()
+
+    # --- public API ---------------------------------------------------------------------
+
+    def protocol_factory(self) -> asyncio.Protocol:
+        """A new per-connection protocol (give this to TCP and WebSocket listeners)."""
+        return MqttProtocol(self)
+
+    def add_observer(self, observer: PublishObserver) -> None:
+        self.observers.append(observer)
+
+    async def start(self) -> None:
+        """Start the housekeeping sweep (keep-alive, expiry, delayed wills)."""
+        if self._sweeper is None and self.settings.sweep_interval > 0:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_loop())
+
+    async def start_tcp(self, host: str = "0.0.0.0", port: int = 1883) -> int:
+        """Listen for MQTT over TCP; returns the bound port (useful with port 0)."""
+        from hubbub.transport.tcp import start_tcp_server
+
+        await self.start()
+        server = await start_tcp_server(self.protocol_factory, host, port)
+        self._servers.append(server)
+        return int(server.sockets[0].getsockname()[1])
+
+    async def publish(self, topic: str, payload: bytes | str, qos: int = 0,
+                      retain: bool = False, properties: Properties | None = None,
+                      origin: Identity | None = BACKEND) -> None:
+        """Publish from inside the process: routed to subscribers (receive checks apply)
+        and shown to observers; returns once every observer is done."""
+        try:
+            validate_topic_name(topic)
+        except TopicError as exc:
+            raise UsageError(f"publish to {topic!r}: {exc}") from None
+        if qos not in (0, 1, 2):
+            raise UsageError(f"QoS {qos}")
+        data = payload.encode() if isinstance(payload, str) else bytes(payload)
+        msg = Message(topic, data, min(qos, self.settings.max_qos), retain,
+                      properties or EMPTY_PROPERTIES, self.clock())
+        awaitables = self.accept(msg, None, origin)
+        if awaitables:
+            for res in await asyncio.gather(*awaitables, return_exceptions=True):
+                if isinstance(res, BaseException):
+                    self.counters["observer_errors"] += 1
+                    log.error("observer failed on %s", topic, exc_info=res)
+
+    def stats(self) -> dict[str, int]:
+        """Counters and gauges for monitoring."""
+        out = dict(self.counters)
+        out.update(connections=len(self.connections), sessions=len(self.sessions),
+                   subscriptions=len(self.router), retained=len(self.retained),
+                   pending_wills=len(self.wills))
+        return out
+
+    async def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop accepting, tell v5 clients (DISCONNECT 0x8B), persist sessions, close."""
+        self.accepting = False
+        for server in self._servers:
+            server.close()  # 1. no new connections
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for conn in list(self.connections):  # 2. tell every client, close
+            if conn.state == CONNECTED:
+                conn.disconnect(0x8B, R.SERVER_INITIATED_DISCONNECT, "server shutting down")
+            else:
+                conn.abort(R.SERVER_INITIATED_DISCONNECT)
+        pending = [t for t in self._tasks if not t.done()]
+        if pending:  # 3. let observers finish what was accepted (durable history)
+            await asyncio.wait(pending, timeout=timeout)
+        for server in self._servers:
+            try:
+                await asyncio.wait_for(server.wait_closed(), timeout)
+            except TimeoutError:
+                log.warning("listener did not close within %.1fs", timeout)
+        self._servers.clear()
+        if self.store is not None:  # 4. persist sessions that outlive the process
+            self.store.save_sessions([s.to_record() for s in self.sessions
+                                      if s.expiry_interval > 0])
+            self.store.close()
+            self.store = None
+
+    # --- connection bookkeeping ------------------------------------------------------------
+
+    def connection_opened(self, conn: MqttProtocol) -> None:
+        if not self.accepting:
+            conn.abort(R.SERVER_INITIATED_DISCONNECT)
+            return
+        self.connections.add(conn)
+        self.counters["connections_total"] += 1
+        if conn.is_ws and self._frame is None:
+            from hubbub.transport.websocket import binary_frame
+
+            self._frame = binary_frame
+
+    def connection_closed(self, conn: MqttProtocol) -> None:
+        self.connections.discard(conn)
+        admission.detach(self, conn)
+
+    def start_connect(self, conn: MqttProtocol, packet: Connect) -> None:
+        admission.start_connect(self, conn, packet)
+
+    def refuse_connect(self, conn: MqttProtocol, exc: PeerError) -> None:
+        admission.refuse(self, conn, exc)
+
+    def track(self, fut: asyncio.Future[Any]) -> None:
+        self._tasks.add(fut)
+        fut.add_done_callback(self._tasks.discard)
+
+    def stats_slow_consumer(self) -> None:
+        self.counters["slow_consumer_disconnects"] += 1
+
+    def stats_dropped(self, n: int) -> None:
+        self.counters["dropped_too_large"] += n
+
+    # --- publish path ---------------------------------------------------------------------
+
+    def check_publish(self, conn: MqttProtocol, p: Publish) -> Message | None:
+        """Limits and topic checks for a client's PUBLISH; a PeerError closes the client."""
+        s = self.settings
+        topic = p.topic
+        props = p.properties
+        if conn.version == MQTT_5 and props.topic_alias is not None:
+            alias = props.topic_alias
+            if alias == 0 or alias > s.topic_alias_maximum:
+                raise TopicAliasInvalid(f"topic alias {alias} [MQTT-3.3.2-8, 3.3.2-9]")
+            if topic:
+                conn.aliases[alias] = topic
+            else:
+                found = conn.aliases.get(alias)
+                if found is None:
+                    raise ProtocolError(f"topic alias {alias} was never set [MQTT-3.3.4]")
+                topic = found
+        if p.qos > s.max_qos:
+            raise PeerError(f"QoS {p.qos} is above the Maximum QoS {s.max_qos} "
+                            "[MQTT-3.2.2-11]", mqtt_reason=0x9B)
+        if p.retain and not s.retain_available:
+            raise PeerError("retain is not available [MQTT-3.2.2-14]", mqtt_reason=0x9A)
+        if len(p.payload) > s.max_payload_bytes:
+            raise PacketTooLarge(f"payload of {len(p.payload)} bytes exceeds "
+                                 f"{s.max_payload_bytes}")
+        validate_topic_name(topic, max_bytes=s.max_topic_bytes, max_levels=s.max_topic_levels)
+        if not conn.bucket.take():
+            conn.disconnect(0x96, R.THROTTLED, f"more than {s.publish_rate:g} publishes/s")
+            return None
+        conn.check_inbound_quota(p.qos)
+        if props.payload_format_indicator == 1:
+            try:
+                p.payload.decode("utf-8")
+            except UnicodeDecodeError:
+                raise PeerError("payload is not UTF-8 as its format indicator says "
+                                "[MQTT-3.3.2-4]", mqtt_reason=0x99) from None
+        if props.topic_alias is not None or props.subscription_identifiers:
+            props = replace(props, topic_alias=None, subscription_identifiers=())
+        self.counters["messages_in"] += 1
+        return Message(topic, p.payload, p.qos, p.retain, props, self.clock())
+
+    def authorize_publish(self, conn: MqttProtocol, topic: str) -> bool:
+        """Lifecycle topics belong to the broker; the rest is the policy's call."""
+        if not topic.startswith(RESERVED_PREFIX) and conn.authorizer.can_publish(topic):
+            return True
+        self.violation(conn)
+        return False
+
+    def violation(self, conn: MqttProtocol) -> None:
+        self.counters["denied"] += 1
+        hook = self.on_violation
+        if hook is not None and conn.identity is not None and hook(conn.identity):
+            conn.disconnect(0x87, R.AUTH_ERROR, "repeated authorization failures")
+
+    def accept(self, msg: Message, publisher: Session | None,
+               origin: Identity | None) -> list[Awaitable[None]]:
+        """Store (if retained), fan out, and return the observers' pending awaitables."""
+        if msg.retain:
+            self.retained.set(msg)
+        if len(self.router):
+            self.fan_out(msg, publisher)
+        return self.observe(msg, origin)
+
+    def observe(self, msg: Message, origin: Identity | None) -> list[Awaitable[None]]:
+        out: list[Awaitable[None]] = []
+        for obs in self.observers:
+            try:
+                res = obs.on_publish(msg, origin)
+            except Exception as exc:
+                log.exception("observer %r failed on %s", obs, msg.topic)
+                self.counters["observer_errors"] += 1
+                fut = asyncio.get_running_loop().create_future()
+                fut.set_exception(exc)
+                out.append(fut)
+                continue
+            if res is not None:
+                out.append(res)
+        return out
+
+    def consume(self, awaitables: list[Awaitable[None]]) -> None:
+        """Run awaitables nobody waits for (QoS 0, lifecycle); log their failures."""
+        for aw in awaitables:
+            fut = asyncio.ensure_future(aw)
+            self.track(fut)
+            fut.add_done_callback(self._log_failure)
+
+    def _log_failure(self, fut: asyncio.Future[Any]) -> None:
+        if not fut.cancelled() and fut.exception() is not None:
+            self.counters["observer_errors"] += 1
+            log.error("observer failed", exc_info=fut.exception())
+
+    def fan_out(self, msg: Message, publisher: Session | None) -> None:
+        """Deliver to every matching session: the hot path.
+
+        QoS 0 bytes are encoded once per (protocol version, retain flag, subscription
+        identifiers) and the same bytes (or WebSocket frame) go to every subscriber.
+        """
+        targets = self.router.match(msg.topic, publisher)
+        if not targets:
+            return
+        now = self.clock()
+        cache: dict[Any, bytes] = {}
+        high = self.settings.write_buffer_high
+        sent = dropped = 0
+        topic = msg.topic
+        for session, grant in targets.items():
+            conn: Any = session.link
+            qos = grant.qos if grant.qos < msg.qos else msg.qos
+            retain = msg.retain and grant.retain_as_published
+            if conn is None or conn.state != CONNECTED:
+                if qos and session.expiry_interval:
+                    # Offline persistent session: queue QoS 1/2 [MQTT-3.1.2-5].
+                    if not session.enqueue(Outgoing(msg, qos, retain, grant.identifiers)):
+                        self.counters["dropped_queue_full"] += 1
+                continue
+            if conn.filter_receive and not conn.authorizer.can_receive(topic):
+                continue
+            if qos:
+                conn.deliver(Outgoing(msg, qos, retain, grant.identifiers))
+                sent += 1
+                continue
+            key = (conn.version, retain, grant.identifiers)
+            data = cache.get(key)
+            if data is None:
+                props = (conn.publish_props(msg, grant.identifiers, now)
+                         if conn.version == MQTT_5 else EMPTY_PROPERTIES)
+                data = cache[key] = encode_publish(topic, msg.payload, 0, retain, False, None,
+                                                   props, conn.version)
+            transport = conn.transport
+            if transport.get_write_buffer_size() > high:
+                dropped += 1  # slow consumer: QoS 0 is dropped, never buffered without bound
+                continue
+            if conn.client_max_packet is not None and len(data) > conn.client_max_packet:
+                self.counters["dropped_too_large"] += 1  # [MQTT-3.1.2-25]
+                continue
+            if conn.is_ws and self._frame is not None:
+                fkey = (key, "ws")
+                frame = cache.get(fkey)
+                if frame is None:
+                    frame = cache[fkey] = self._frame(data)
+                transport.write_frame(frame)
+            else:
+                transport.write(data)
+            sent += 1
+        self.counters["messages_out"] += sent
+        self.counters["dropped_qos0"] += dropped
+
+    def send_now(self, conn: MqttProtocol, msg: Message, qos: int, retain: bool,
+                 ids: tuple[int, ...]) -> None:
+        """Deliver one message to one connection (retained messages on SUBSCRIBE)."""
+        if qos:
+            conn.deliver(Outgoing(msg, qos, retain, ids))
+            return
+        props = (conn.publish_props(msg, ids, self.clock())
+                 if conn.version == MQTT_5 else EMPTY_PROPERTIES)
+        conn.write(encode_publish(msg.topic, msg.payload, 0, retain, False, None, props,
+                                  conn.version))
+
+    def publish_internal(self, topic: str, payload: bytes, qos: int = 1) -> None:
+        """A broker-originated message (lifecycle): routed and observed, origin None."""
+        msg = Message(topic, payload, min(qos, self.settings.max_qos), False,
+                      EMPTY_PROPERTIES, self.clock())
+        self.consume(self.accept(msg, None, None))
+
+    # --- subscriptions --------------------------------------------------------------------
+
+    def subscribe(self, conn: MqttProtocol, p: Subscribe) -> None:
+        session = conn.session
+        assert session is not None
+        ids = p.properties.subscription_identifiers[:1]
+        codes: list[int] = []
+        granted: list[tuple[Subscription, int, bool]] = []
+        for sub in p.subscriptions:
+            code, new = self._subscribe_one(conn, session, sub, ids)
+            codes.append(code)
+            if code < 0x80:
+                granted.append((sub, code, new))
+        conn.send(Suback(p.packet_id, tuple(codes)))
+        now = self.clock()
+        for sub, qos, new in granted:  # retained messages after the SUBACK [MQTT-3.8.4-4]
+            if sub.retain_handling == 2 or (sub.retain_handling == 1 and not new):
+                continue
+            if not self.settings.retain_available:
+                continue
+            for msg in self.retained.matching(sub.filter, now):
+                if conn.filter_receive and not conn.authorizer.can_receive(msg.topic):
+                    continue
+                # Retained messages go out with RETAIN set [MQTT-3.3.1-8, 3.3.1-9].
+                self.send_now(conn, msg, min(qos, msg.qos), True, ids)
+        if granted:
+            admission.lifecycle_subscriptions(self, conn, [g[0].filter for g in granted], True)
+
+    def _subscribe_one(self, conn: MqttProtocol, session: Session, sub: Subscription,
+                       ids: tuple[int, ...]) -> tuple[int, bool]:
+        s = self.settings
+        flt = sub.filter
+        if flt.startswith("$share/"):
+            return 0x9E, False  # Shared Subscriptions not supported (announced in CONNACK)
+        try:
+            validate_topic_filter(flt, max_bytes=s.max_topic_bytes,
+                                  max_levels=s.max_topic_levels)
+        except TopicError:
+            return 0x8F, False
+        if not conn.authorizer.can_subscribe(flt):
+            self.violation(conn)
+            return 0x87, False
+        new = flt not in session.subscriptions
+        if new and len(session.subscriptions) >= s.max_subscriptions:
+            return 0x97, False  # Quota exceeded: IoT Core's 50 subscriptions per connection
+        qos = min(sub.qos, s.max_qos)  # QoS 2 asked, 1 granted when capped [MQTT-3.9.3]
+        grant = Grant(qos, sub.no_local, sub.retain_as_published, sub.retain_handling, ids)
+        self.router.subscribe(session, flt, grant)
+        session.subscriptions[flt] = grant
+        return qos, new
+
+    def unsubscribe(self, conn: MqttProtocol, p: Unsubscribe) -> None:
+        session = conn.session
+        assert session is not None
+        codes = []
+        gone = []
+        for flt in p.filters:
+            if session.subscriptions.pop(flt, None) is not None:
+                self.router.unsubscribe(session, flt)
+                codes.append(0x00)
+                gone.append(flt)
+            else:
+                codes.append(0x11)  # No subscription existed
+        conn.send(Unsuback(p.packet_id, tuple(codes)))
+        if gone:
+            admission.lifecycle_subscriptions(self, conn, gone, False)
+
+    # --- sessions and housekeeping -----------------------------------------------------
+
+    def discard_session(self, session: Session) -> None:
+        for flt in session.subscriptions:
+            self.router.unsubscribe(session, flt)
+        session.subscriptions.clear()
+        self.sessions.remove(session)
+        pending = self.wills.pop(session.client_id, None)
+        if pending is not None:  # the session ended first: the will goes now [MQTT-3.1.3-9]
+            admission.publish_will(self, pending[1], pending[2], pending[3])
+
+    def _restore_sessions(self) -> None:
+        assert self.store is not None
+        now = self.clock()
+        for rec in self.store.load_sessions():
+            session = Session.from_record(rec, self.settings.max_queued_messages)
+            if session.disconnected_at is None:
+                session.disconnected_at = now  # it was connected when the server stopped
+            exp = session.expires_at()
+            if exp is not None and now >= exp:
+                continue
+            self.sessions.put(session)
+            for flt, grant in session.subscriptions.items():
+                self.router.subscribe(session, flt, grant)
+
+    def sweep(self) -> None:
+        """One housekeeping pass; runs every ``sweep_interval`` s (tests call it)."""
+        now = self.clock()
+        s = self.settings
+        for conn in list(self.connections):
+            if conn.state == NEW and now - conn.opened_at > s.connect_timeout:
+                conn.abort(R.CLIENT_ERROR)  # a socket that never sent CONNECT
+            elif conn.state == CONNECTED:
+                if conn.keepalive and now - conn.last_rx > conn.keepalive * s.keepalive_grace:
+                    conn.disconnect(0x8D, R.MQTT_KEEP_ALIVE_TIMEOUT, "keep alive timeout")
+                elif conn.expires_at is not None and now >= conn.expires_at:
+                    # Credentials ran out: 0xA0 Maximum connect time.
+                    conn.disconnect(0xA0, R.CUSTOMAUTH_TTL_EXPIRATION, "credentials expired")
+        for client_id, (due, msg, origin, authz) in list(self.wills.items()):
+            if now >= due:
+                del self.wills[client_id]
+                admission.publish_will(self, msg, origin, authz)
+        for session in self.sessions.expired(now):
+            self.discard_session(session)
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.sweep_interval)
+            try:
+                self.sweep()
+            except Exception:  # housekeeping must go on; a bug here is logged loudly
+                log.exception("broker sweep failed")
+
+
+__all__ = ["Broker", "CLOSED"]
