@@ -607,3 +607,51 @@ def test_fuzz_never_crashes(threaded_server: int, prefix: bytes, junk: bytes) ->
     assert out == b"" or out.startswith(b"HTTP/1.1 ")
     ok = _blocking_exchange(threaded_server, b"GET /api/text HTTP/1.1\r\nHost: t\r\n\r\n")
     assert ok.startswith(b"HTTP/1.1 200 ") and ok.endswith(b"plain")
+
+
+# -- a real MQTT client over the WebSocket ------------------------------------------------
+
+
+class ConnackOnly(asyncio.Protocol):
+    """Answers CONNECT with CONNACK and PINGREQ with PINGRESP (MQTT 3.1.1 §3.2, §3.13)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, WebSocketTransport)
+        self.transport = transport
+        self.buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while len(self.buffer) >= 2:
+            length = self.buffer[1]  # packets here are short: one-byte remaining length
+            if len(self.buffer) < 2 + length:
+                return
+            packet, self.buffer = self.buffer[:2 + length], self.buffer[2 + length:]
+            if packet[0] == 0x10:
+                self.transport.write(b"\x20\x02\x00\x00")
+            elif packet[0] == 0xE0:
+                self.transport.close()
+
+
+@pytest.mark.interop
+async def test_paho_connects_over_websocket(tmp_path: Path) -> None:
+    import paho.mqtt.client as mqtt
+
+    srv = WebServer(Router(), None, ConnackOnly)
+    await srv.start("127.0.0.1", 0)
+    loop = asyncio.get_running_loop()
+    connected: asyncio.Future[object] = loop.create_future()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="paho-ws",
+                         transport="websockets")
+    client.ws_set_options(path="/mqtt")
+    client.on_connect = lambda c, u, f, rc, p: loop.call_soon_threadsafe(
+        connected.set_result, rc)
+    await loop.run_in_executor(None, client.connect, "127.0.0.1", srv.port, 30)
+    client.loop_start()
+    try:
+        rc = await asyncio.wait_for(connected, 5)
+        assert not rc.is_failure  # type: ignore[attr-defined]
+    finally:
+        client.disconnect()
+        client.loop_stop()
+        await srv.stop(2.0)

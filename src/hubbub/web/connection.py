@@ -337,6 +337,8 @@ class HttpConnection(asyncio.Protocol):
     def _reject_soft(self, status: int, message: str) -> None:
         # A refused upgrade is an ordinary answer; h11 then knows no switch happened.
         self._in_flight = True
+        if self._transport is not None:
+            self._transport.pause_reading()
         self._hooks.spawn(self._send(error_response(status, message)))
 
 
