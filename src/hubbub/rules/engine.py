@@ -142,52 +142,43 @@ class RulesEngine:
 
     async def _run_action(self, rule: str, action: Action, ctx: MessageContext,
                           result: EvalResult, *, error_event: Any = None) -> ActionOutcome:
-        resource = ""
+        resource = _resource_of(action)
+        is_error = error_event is not None
         try:
-            resource = await self._dispatch(action, ctx, result, error_event)
+            resource = render_template(resource, ctx, result.variables)
+            await self._dispatch(action, resource, ctx, result, error_event)
         except Exception as exc:
-            self._log.warning("rule %s: %s action failed: %s", rule, action.kind, exc)
-            return ActionOutcome(rule, action.kind, resource or _resource_of(action),
-                                 False, f"{type(exc).__name__}: {exc}",
-                                 error_event is not None)
-        return ActionOutcome(rule, action.kind, resource, True, None, error_event is not None)
+            self._log.warning("rule %s: %s action on %s failed: %s", rule, action.kind,
+                              resource, exc)
+            return ActionOutcome(rule, action.kind, resource, False,
+                                 f"{type(exc).__name__}: {exc}", is_error)
+        return ActionOutcome(rule, action.kind, resource, True, None, is_error)
 
-    async def _dispatch(self, action: Action, ctx: MessageContext, result: EvalResult,
-                        error_event: Any) -> str:
+    async def _dispatch(self, action: Action, resource: str, ctx: MessageContext,
+                        result: EvalResult, error_event: Any) -> None:
         def t(template: str) -> str:
             return render_template(template, ctx, result.variables)
 
         sent = result if error_event is None else EvalResult(error_event)
-        value, data = sent.output, sent.payload()
+        value = sent.output
         event = None if value is UNDEFINED else (
             base64.b64encode(value).decode("ascii") if isinstance(value, bytes) else value)
         match action:
-            case RepublishAction(topic, qos):
-                rendered = t(topic)
-                validate_topic_name(rendered)
-                await self._sink.republish(rendered, data, qos)
-                return rendered
-            case LambdaAction(function):
-                rendered = t(function)
-                await self._sink.invoke(rendered, event)
-                return rendered
-            case KinesisAction(stream, key):
-                rendered = t(stream)
+            case RepublishAction(_, qos):
+                validate_topic_name(resource)  # a template may render '+', '#' or ''
+                await self._sink.republish(resource, sent.payload(), qos)
+            case LambdaAction():
+                await self._sink.invoke(resource, event)
+            case KinesisAction(_, key):
                 pk = t(key) if key is not None else self._uuid()
-                await self._sink.put_record(rendered, pk, data)
-                return rendered
-            case DynamoDBv2Action(table):
-                rendered = t(table)
+                await self._sink.put_record(resource, pk, sent.payload())
+            case DynamoDBv2Action():
                 if not isinstance(event, dict):
                     raise TypeError("dynamoDBv2 needs the SELECT output to be a JSON object")
-                await self._sink.put_item(rendered, event)
-                return rendered
-            case StepFunctionsAction(machine, prefix):
-                rendered = t(machine)
+                await self._sink.put_item(resource, event)
+            case StepFunctionsAction(_, prefix):
                 name = f"{t(prefix)}{self._uuid()}" if prefix is not None else None
-                await self._sink.start_execution(rendered, event, name)
-                return rendered
-        raise AssertionError(f"unknown action {action!r}")
+                await self._sink.start_execution(resource, event, name)
 
     async def _error_action(self, name: str, rule: RuleSpec, ctx: MessageContext,
                             failures: list[tuple[str, str, str]]) -> list[ActionOutcome]:
@@ -211,6 +202,7 @@ class RulesEngine:
 
 
 def _resource_of(action: Action) -> str:
+    """The action's target as written (a template)."""
     match action:
         case RepublishAction(topic, _):
             return topic

@@ -6,6 +6,7 @@ A function called with the wrong number or types of arguments returns Undefined
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +35,7 @@ class Function:
             if self.wants_context:
                 return self.impl(ctx, *args)
             return self.impl(*args)
-        except (ValueError, TypeError, ArithmeticError, LookupError, RecursionError):
+        except (ValueError, TypeError, ArithmeticError, LookupError, RecursionError, re.error):
             # A failure inside a function is "invalid arguments": Undefined, never a crash.
             return UNDEFINED
 
