@@ -8,6 +8,7 @@ from typing import Any
 from hubbub.mqtt.codec import encode
 from hubbub.mqtt.decoder import Decoder
 from hubbub.mqtt.packets import (
+    EMPTY_PROPERTIES,
     Connack,
     Connect,
     Disconnect,
@@ -48,7 +49,7 @@ class Client:
     @classmethod
     async def connect(cls, port: int, client_id: str = "c1", version: int = 5, *,
                       clean: bool = True, keep_alive: int = 60,
-                      properties: Properties = Properties(), will: Will | None = None,
+                      properties: Properties = EMPTY_PROPERTIES, will: Will | None = None,
                       username: str | None = None, password: bytes | None = None,
                       expect: int = 0) -> Client:
         c = await cls.open(port, version)
@@ -98,7 +99,7 @@ class Client:
             out.append(p)
 
     async def subscribe(self, *filters: str | Subscription, qos: int = 0,
-                        properties: Properties = Properties()) -> tuple[int, ...]:
+                        properties: Properties = EMPTY_PROPERTIES) -> tuple[int, ...]:
         subs = tuple(f if isinstance(f, Subscription) else Subscription(f, qos)
                      for f in filters)
         pid = self.pid()
@@ -114,7 +115,7 @@ class Client:
         return ack
 
     async def publish(self, topic: str, payload: bytes = b"x", qos: int = 0,
-                      retain: bool = False, properties: Properties = Properties()) -> Any:
+                      retain: bool = False, properties: Properties = EMPTY_PROPERTIES) -> Any:
         """Publish and complete the QoS flow; returns the PUBACK/PUBREC (or None)."""
         pid = self.pid() if qos else None
         self.send(Publish(topic, payload, qos, retain, False, pid, properties))
@@ -128,7 +129,7 @@ class Client:
             return rec
         return None
 
-    async def disconnect(self, reason: int = 0, properties: Properties = Properties()) -> None:
+    async def disconnect(self, reason: int = 0, properties: Properties = EMPTY_PROPERTIES) -> None:
         self.send(Disconnect(reason, properties))
         await self.close()
 

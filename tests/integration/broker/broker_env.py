@@ -74,3 +74,12 @@ async def make_env(settings: BrokerSettings | None = None, authenticator: Any = 
     return Env(broker, port, clock, rec)
 
 
+
+
+async def gone(env: Env, client_id: str) -> dict[str, Any]:
+    """Wait until the broker has published ``client_id``'s disconnected event."""
+    import json
+
+    msg, _ = await env.recorder.next(f"$aws/events/presence/disconnected/{client_id}")
+    event: dict[str, Any] = json.loads(msg.payload)
+    return event
