@@ -38,7 +38,6 @@ class WebServer:
                  clock: Callable[[], float] = time.time) -> None:
         self.routes = routes
         self.static = static
-        self.mqtt_protocol_factory = mqtt_protocol_factory
         self.limits = Limits(max_body=max_body, max_header_size=max_header_size,
                              header_timeout=header_timeout, body_timeout=body_timeout,
                              keepalive_timeout=keepalive_timeout, max_ws_message=max_ws_message,
@@ -55,6 +54,15 @@ class WebServer:
             dispatch=self.dispatch, mqtt_protocol_factory=mqtt_protocol_factory,
             spawn=self._spawn, http_closed=self._http_closed, ws_opened=self._ws.add,
             ws_closed=self._ws_closed, limits=self.limits)
+
+    @property
+    def mqtt_protocol_factory(self) -> Callable[[], asyncio.Protocol] | None:
+        """Makes the broker's protocol for each WebSocket at /mqtt (settable before start)."""
+        return self._hooks.mqtt_protocol_factory
+
+    @mqtt_protocol_factory.setter
+    def mqtt_protocol_factory(self, factory: Callable[[], asyncio.Protocol] | None) -> None:
+        self._hooks.mqtt_protocol_factory = factory
 
     # -- lifecycle ---------------------------------------------------------------------
 

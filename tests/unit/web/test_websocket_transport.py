@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from wsproto.connection import Connection, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Message
 
@@ -178,3 +180,21 @@ async def test_failing_factory_closes_1011() -> None:
     ws.start(broken)
     (close,) = _server_events(Connection(ConnectionType.CLIENT), tcp)
     assert isinstance(close, CloseConnection) and close.code == 1011
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=200), max_size=5), st.booleans())
+def test_fuzz_bytes_after_upgrade_never_raise(chunks: list[bytes], masked_prefix: bool) -> None:
+    async def run() -> None:
+        ws, tcp, proto, client = _open()
+        if masked_prefix:
+            ws.tcp_protocol.data_received(client.send(Message(data=b"ok")))
+        for chunk in chunks:
+            if tcp.closed:
+                break
+            ws.tcp_protocol.data_received(chunk)
+        ws.tcp_protocol.connection_lost(None)
+        lost = [c for c in proto.calls if isinstance(c, tuple)]
+        assert proto.calls[0] == "made" and len(lost) == 1
+
+    asyncio.run(run())
