@@ -655,3 +655,51 @@ async def test_paho_connects_over_websocket(tmp_path: Path) -> None:
         client.disconnect()
         client.loop_stop()
         await srv.stop(2.0)
+
+
+_BROWSER_JS = """
+window.addEventListener("load", () => {
+  const ws = new WebSocket(`ws://${location.host}/mqtt`, ["mqtt"]);
+  ws.binaryType = "arraybuffer";
+  ws.onopen = () => ws.send(new Uint8Array([16, 2, 0, 0]));
+  ws.onmessage = (e) => {
+    document.body.dataset.got = new Uint8Array(e.data).join(",") + " " + ws.protocol;
+    ws.close();
+  };
+  ws.onclose = () => { document.title = "closed"; };
+  try { eval("1"); document.body.dataset.eval = "allowed"; }
+  catch (err) { document.body.dataset.eval = "blocked"; }
+});
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"), reason="needs Debian chromium")
+async def test_chromium_websocket_and_csp(tmp_path: Path) -> None:
+    from playwright.async_api import async_playwright
+
+    (tmp_path / "index.html").write_text(
+        '<!doctype html><script src="/app.js"></script><body></body>')
+    (tmp_path / "app.js").write_text(_BROWSER_JS)
+
+    class EchoOnly(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            assert isinstance(transport, asyncio.WriteTransport)
+            self.transport = transport
+
+        def data_received(self, data: bytes) -> None:
+            self.transport.write(data)
+
+    srv = WebServer(Router(), StaticSite(tmp_path), EchoOnly)
+    await srv.start("127.0.0.1", 0)
+    try:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path="/usr/bin/chromium")
+            page = await browser.new_page()
+            await page.goto(f"http://127.0.0.1:{srv.port}/some-room")
+            await page.wait_for_function("document.title === 'closed'", timeout=10000)
+            data = await page.evaluate("({...document.body.dataset})")
+            await browser.close()
+        assert data == {"got": "16,2,0,0 mqtt", "eval": "blocked"}
+    finally:
+        await srv.stop(2.0)
