@@ -17,12 +17,13 @@ from hubbub.rules.spec import (
     RuleSpec,
     StepFunctionsAction,
 )
-from hubbub.rules.statement import EvalResult, Statement, parse_sql
+from hubbub.rules.statement import EvalResult, EvaluationError, Statement, parse_sql
 from hubbub.rules.templates import compile_template, render_template
 from hubbub.rules.values import UNDEFINED
 
 __all__ = [
     "UNDEFINED", "Action", "ActionOutcome", "ActionSink", "DynamoDBv2Action", "EvalResult",
+    "EvaluationError",
     "KinesisAction", "LambdaAction", "MessageContext", "RepublishAction", "RuleSpec",
     "RulesEngine", "SqlError", "Statement", "StepFunctionsAction", "compile_template",
     "parse_sql", "render_template",

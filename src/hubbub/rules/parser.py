@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from lark import Lark, Token, Transformer, v_args
@@ -316,8 +317,11 @@ class _Semantic(Exception):
         self.column = tok.column
 
 
-_LARK = Lark(GRAMMAR, parser="lalr", lexer="contextual", start=["start", "expr_start"],
-             propagate_positions=False, maybe_placeholders=True)
+@cache
+def _lark() -> Lark:
+    # Built on first use (about 0.2 s), not at import.
+    return Lark(GRAMMAR, parser="lalr", lexer="contextual", start=["start", "expr_start"],
+                propagate_positions=False, maybe_placeholders=True)
 
 
 def _describe(exc: UnexpectedInput, text: str) -> str:
@@ -332,7 +336,7 @@ def _describe(exc: UnexpectedInput, text: str) -> str:
 
 def _parse(text: str, start: str, known: frozenset[str]) -> Any:
     try:
-        tree = _LARK.parse(text, start=start)
+        tree = _lark().parse(text, start=start)
         return _Build(known).transform(tree)
     except UnexpectedInput as exc:
         raise SqlError(_describe(exc, text), line=exc.line, column=exc.column) from None
