@@ -23,6 +23,7 @@ MAX_WAIT_SECONDS = 2**31 - 1
 
 class Dialect(Protocol):
     lang: str
+    ctx: dict[str, Any]
 
     def effective_input(self, state: dict[str, Any], doc: Any) -> Any: ...
     def resource(self, state: dict[str, Any], doc: Any) -> str: ...

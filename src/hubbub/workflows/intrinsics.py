@@ -302,7 +302,7 @@ def _math_add(a: list[Any], r: random.Random) -> Any:
     # AWS rounds each operand half-up first (Java's Math.round: floor(x + 0.5)).
     def rounded(v: Any) -> int:
         _need(_is_num(v), f"States.MathAdd: expected a number, got {_json(v)}")
-        return math.floor(v + 0.5)
+        return int(math.floor(v + 0.5))
 
     return rounded(a[0]) + rounded(a[1])
 

@@ -103,7 +103,7 @@ class JSONata:
         if value is None:
             raise StatesError(_QE, f"The JSONata expression '{body}' specified for the field "
                               f"'{where}' returned nothing (undefined).")
-        if callable(value) or isinstance(value, (jsonata.Jsonata.JLambda, jsonata.Jsonata.JFunction)) or type(value).__name__ == "Symbol":
+        if callable(value) or type(value).__name__ in ("Symbol", "JLambda", "JFunction"):
             raise StatesError(_QE, f"The JSONata expression '{body}' specified for the field "
                               f"'{where}' returned an unsupported result type.")
         return _plain(value)
@@ -238,7 +238,9 @@ def _json_type(v: Any) -> str:
         return "boolean"
     if isinstance(v, (int, float)):
         return "number"
-    return {str: "string", dict: "object", list: "array"}.get(type(v), "unknown")
+    if isinstance(v, str):
+        return "string"
+    return "object" if isinstance(v, dict) else "array" if isinstance(v, list) else "unknown"
 
 
 def _plain(v: Any) -> Any:

@@ -89,7 +89,7 @@ def _compiled(path: str) -> tuple[bool, Any]:
     segs = _parse(path)
     if segs is not None:
         return True, tuple(segs)
-    from jsonpath_ng.ext import parse as ext_parse  # only for filters and the like
+    from jsonpath_ng.ext.parser import parse as ext_parse  # only for filters and the like
 
     try:
         return False, ext_parse(path)

@@ -8,6 +8,7 @@ several items of one partition (meta, input, output, history chunks).
 
 from __future__ import annotations
 
+import builtins
 import json
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -44,7 +45,7 @@ class ExecutionStore(Protocol):
     async def get(self, name: str) -> ExecutionRecord | None: ...
 
     async def list(self, *, machine: str | None = None, status: str | None = None
-                   ) -> list[ExecutionRecord]:
+                   ) -> builtins.list[ExecutionRecord]:
         """Records without their history, oldest first."""
         ...
 
@@ -60,7 +61,7 @@ class MemoryExecutionStore:
         return self._records.get(name)
 
     async def list(self, *, machine: str | None = None, status: str | None = None
-                   ) -> list[ExecutionRecord]:
+                   ) -> builtins.list[ExecutionRecord]:
         out = [_summary(r) for r in self._records.values()
                if (machine is None or r.machine == machine)
                and (status is None or r.status == status)]
@@ -114,33 +115,28 @@ class TableExecutionStore:
         meta = next((i for i in items if i["sk"] == "a:meta"), None)
         if meta is None:
             return None
-        parts: dict[str, list[str]] = {"b:input": [], "c:output": []}
-        history: list[dict[str, Any]] = []
+        parts: dict[str, builtins.list[str]] = {"b:input": [], "c:output": []}
+        history: builtins.list[dict[str, Any]] = []
         for it in items:
-            prefix = it["sk"][:8]
+            prefix = it["sk"].rsplit(":", 1)[0]
             if prefix in parts:
                 parts[prefix].append(it["text"])
             elif it["sk"].startswith("h:"):
                 history.extend(it["events"])
-        fields = {k: meta.get(k) for k in ("name", "machine", "status", "error", "cause",
-                                           "start_date", "stop_date")}
-        return ExecutionRecord(
-            **fields, input=_join(parts["b:input"]), output=_join(parts["c:output"]),
-            history=history)
+        return _record(meta, input=_join(parts["b:input"]), output=_join(parts["c:output"]),
+                       history=history)
 
     async def list(self, *, machine: str | None = None, status: str | None = None
-                   ) -> list[ExecutionRecord]:
+                   ) -> builtins.list[ExecutionRecord]:
         out = []
         for it in await self._all(_INDEX):
             if (machine is None or it["machine"] == machine) and (
                     status is None or it["status"] == status):
-                fields = {k: it.get(k) for k in ("name", "machine", "status", "error",
-                                                 "cause", "start_date", "stop_date")}
-                out.append(ExecutionRecord(**fields, input=None))
+                out.append(_record(it, input=None))
         return sorted(out, key=lambda r: (r.start_date, r.name))
 
-    async def _all(self, pk: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
+    async def _all(self, pk: str) -> builtins.list[dict[str, Any]]:
+        items: builtins.list[dict[str, Any]] = []
         cursor = None
         while True:
             page = await self.table.query(pk, limit=1000, cursor=cursor)
@@ -148,6 +144,15 @@ class TableExecutionStore:
             if page.next_cursor is None:
                 return items
             cursor = page.next_cursor
+
+
+def _record(meta: dict[str, Any], *, input: Any, output: Any = None,
+            history: builtins.list[dict[str, Any]] | None = None) -> ExecutionRecord:
+    return ExecutionRecord(
+        name=str(meta["name"]), machine=str(meta["machine"]), status=str(meta["status"]),
+        input=input, output=output, error=meta.get("error"), cause=meta.get("cause"),
+        start_date=float(meta.get("start_date") or 0.0), stop_date=meta.get("stop_date"),
+        history=history or [])
 
 
 def _split(text: str) -> list[str]:
