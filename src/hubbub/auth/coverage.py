@@ -15,6 +15,7 @@ Over-length topics are not excluded, so the check can only err towards refusing.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 
 from hubbub.auth.documents import ANY1, STAR, Glob
@@ -22,6 +23,7 @@ from hubbub.auth.documents import ANY1, STAR, Glob
 MAX_STATES = 5_000  # subset-construction budget; beyond it the subscription is refused
 
 _Pred = Callable[[str], bool]
+_State = tuple[frozenset[int], frozenset[tuple[int, int]], frozenset[tuple[int, int]], int]
 
 
 class _FilterNFA:
@@ -91,15 +93,14 @@ def _filter_nfa(prefix: str, flt: str) -> tuple[_FilterNFA, int]:
         if i > 0:
             s = nfa.step(s, _is("/"))
         if level == "+":
-            if i == 0:
-                t = nfa.step(s, _first_of_plus)
-                if len(levels) > 1:
-                    nfa.eps[s].append(t)  # an empty first level: topic starts with '/'
-            else:
-                t = nfa.step(s, _not_slash)
-                nfa.eps[s].append(t)  # '+' matches an empty level too
+            t = nfa.step(s, _first_of_plus if i == 0 else _not_slash)
             nfa.moves[t].append((_not_slash, t))
-            s = t
+            end = nfa.new()
+            nfa.eps[t].append(end)
+            # '+' matches an empty level too; an empty first level means the topic starts
+            # with '/', which is not a '$' topic.
+            nfa.eps[s].append(end)
+            s = end
         else:
             for c in level:
                 s = nfa.step(s, _is(c))
@@ -147,34 +148,62 @@ def _alphabet(prefix: str, flt: str, globs: Iterable[Glob]) -> list[str]:
     return sorted(chars) + [other]
 
 
-def filter_covered(flt: str, allow: Sequence[Glob], deny: Sequence[Glob], *,
-                   prefix: str = "topic/", max_states: int = MAX_STATES) -> bool:
-    """True if every topic name ``flt`` matches, as ``prefix + topic``, is allowed.
+class BudgetExceeded(Exception):
+    """The search needed more than ``max_states`` subsets (internal; callers refuse)."""
 
-    "Allowed" means matched by some glob in ``allow`` and by none in ``deny``. ``flt``
-    must already be a valid topic filter. Refuses (False) if the budget runs out.
+
+def uncovered_topic(flt: str, allow: Sequence[Glob], deny: Sequence[Glob], *,
+                    prefix: str = "topic/", max_states: int = MAX_STATES) -> str | None:
+    """A shortest topic name ``flt`` matches whose ``prefix + topic`` is not allowed, or
+    None if there is none. "Allowed": matched by some glob in ``allow``, by none in
+    ``deny``. ``flt`` must be a valid topic filter. Raises ``BudgetExceeded``.
     """
-    if not allow:
-        return False
     nfa, start = _filter_nfa(prefix, flt)
     alphabet = _alphabet(prefix, flt, [*allow, *deny])
+    # The last field counts characters read, capped at len(prefix) + 1: topic names are
+    # never empty [MQTT-4.7.3-1] ('/#' and '+/#' match '' only on paper).
+    full = len(prefix) + 1
     init = (nfa.closure([start]),
             _glob_closure(allow, [(g, 0) for g in range(len(allow))]),
-            _glob_closure(deny, [(g, 0) for g in range(len(deny))]))
-    seen = {init}
-    todo = [init]
-    while todo:
-        f, a, d = todo.pop()
-        if not f.isdisjoint(nfa.accept) and (not _accepts(allow, a) or _accepts(deny, d)):
-            return False  # a topic the filter matches that the client may not receive
+            _glob_closure(deny, [(g, 0) for g in range(len(deny))]), 0)
+    parent: dict[_State, tuple[_State, str] | None] = {init: None}
+    todo = deque([init])
+    while todo:  # breadth first: the witness is a shortest one
+        state = todo.popleft()
+        f, a, d, n = state
+        if n == full and not f.isdisjoint(nfa.accept) and (
+                not _accepts(allow, a) or _accepts(deny, d)):
+            return _path(parent, state)[len(prefix):]
         for ch in alphabet:
             f2 = nfa.closure(t for s in f for pred, t in nfa.moves[s] if pred(ch))
             if not f2:
                 continue
-            state = (f2, _glob_step(allow, a, ch), _glob_step(deny, d, ch))
-            if state not in seen:
-                if len(seen) >= max_states:
-                    return False
-                seen.add(state)
-                todo.append(state)
-    return True
+            nxt = (f2, _glob_step(allow, a, ch), _glob_step(deny, d, ch), min(n + 1, full))
+            if nxt not in parent:
+                if len(parent) >= max_states:
+                    raise BudgetExceeded(flt)
+                parent[nxt] = (state, ch)
+                todo.append(nxt)
+    return None
+
+
+def _path(parent: dict[_State, tuple[_State, str] | None], state: _State) -> str:
+    chars: list[str] = []
+    link = parent[state]
+    while link is not None:
+        state, ch = link
+        chars.append(ch)
+        link = parent[state]
+    return "".join(reversed(chars))
+
+
+def filter_covered(flt: str, allow: Sequence[Glob], deny: Sequence[Glob], *,
+                   prefix: str = "topic/", max_states: int = MAX_STATES) -> bool:
+    """True if every topic name ``flt`` matches is allowed (see :func:`uncovered_topic`);
+    False also when the search budget runs out (when in doubt, refuse)."""
+    if not allow:
+        return False
+    try:
+        return uncovered_topic(flt, allow, deny, prefix=prefix, max_states=max_states) is None
+    except BudgetExceeded:
+        return False

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import NamedTuple
 
-from hubbub.auth.coverage import filter_covered
+from hubbub.auth.coverage import BudgetExceeded, filter_covered, uncovered_topic
 from hubbub.auth.documents import (
     ANY1,
     STAR,
@@ -140,6 +140,25 @@ class Authorizer:
         """Evaluate ``resource`` (e.g. ``topic/chat/out``) uncached and say which statement
         decided; for Subscribe this is the literal ``topicfilter/`` check only."""
         return self._rules[action].explain(resource)
+
+    def explain_subscribe(self, flt: str) -> Decision:
+        """Why ``can_subscribe(flt)`` answers as it does, naming a topic it cannot receive."""
+        try:
+            validate_topic_filter(flt)
+        except TopicError as exc:
+            return Decision(False, f"invalid topic filter: {exc}")
+        literal = self._rules[Action.SUBSCRIBE].explain(f"topicfilter/{flt}")
+        if not literal.allowed:
+            return literal
+        receive = self._rules[Action.RECEIVE]
+        try:
+            topic = uncovered_topic(flt, receive.allow, receive.deny)
+        except BudgetExceeded:
+            return Decision(False, "filter too complex to check against the policy")
+        if topic is not None:
+            return Decision(False, f"filter also matches topic {topic!r}, "
+                            "which the policy does not let this client receive")
+        return literal
 
     def clear_cache(self) -> None:
         for f in (self.can_publish, self.can_receive, self.can_subscribe, self.can_retain):
