@@ -1,7 +1,8 @@
 """IoT SQL (version 2016-03-23) grammar and parser, built on lark's LALR parser.
 
 Keywords and function names are case-insensitive; attribute names are not. Strings take
-single or double quotes (the reference uses both). Errors come out as ``SqlError`` with
+single or double quotes (the reference uses both). Like IoT Core, there are no comments
+and no quoted attribute names (names with '-' or digits go through ``get()``). Errors come out as ``SqlError`` with
 a line and column, never as a lark traceback.
 """
 
@@ -32,7 +33,7 @@ select: _SELECT _VALUE expr          -> select_value
       | _SELECT select_item ("," select_item)*  -> select_items
 select_item: "*"                    -> star_item
            | expr (_AS alias)?      -> expr_item
-alias: NAME | QNAME | STRING
+alias: NAME | STRING
 
 ?expr: or_expr
 ?or_expr: and_expr | or_expr _OR and_expr       -> or_
@@ -62,7 +63,7 @@ arg: expr                                       -> plain_arg
 pair: (STRING | NAME) ":" expr
 case: _CASE expr? when+ (_ELSE expr)? _END
 when: _WHEN expr _THEN expr
-name: NAME | QNAME
+name: NAME
 ?literal: INT -> int_lit
         | DECIMAL -> dec_lit
         | STRING -> str_lit
@@ -92,17 +93,14 @@ _NULL.2: /null\b/i
 CMP_OP: "<>" | "!=" | "<=" | ">=" | "=" | "<" | ">"
 ADD_OP: "+" | "-"
 MUL_OP: "*" | "/" | "%"
-NAME: /[A-Za-z_$][A-Za-z0-9_$]*/
-QNAME: /`[^`]+`/
+NAME: /[A-Za-z_][A-Za-z0-9_]*/
 VARIABLE: /@[A-Za-z_][A-Za-z0-9_]*/
 DECIMAL.1: /(\d+\.\d*|\.\d+)([eE][+-]?\d+)?/ | /\d+[eE][+-]?\d+/
 INT: /\d+/
 STRING: /'(\\.|[^'\\])*'/ | /"(\\.|[^"\\])*"/
-COMMENT: /--[^\n]*/
 
 %import common.WS
 %ignore WS
-%ignore COMMENT
 """
 
 CAST_TYPES = frozenset({"int", "decimal", "string", "boolean", "bool"})
@@ -133,8 +131,7 @@ def _unquote(tok: str) -> str:
 
 
 def _name(tok: Token | str) -> str:
-    s = str(tok)
-    return s[1:-1] if s.startswith("`") else s
+    return str(tok)
 
 
 @dataclass(frozen=True, slots=True)
