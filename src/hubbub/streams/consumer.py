@@ -80,11 +80,15 @@ class StreamConsumer:
         self.clock = clock
         self.stats = ConsumerStats()
         self._tasks: list[asyncio.Task[None]] = []
+        # shard -> engine generation it last went idle at (None: busy); for wait_caught_up
+        self._idle: dict[str, int | None] = {}
+        self._changed = asyncio.Event()
 
     async def start(self) -> None:
         if self._tasks:
             raise UsageError("consumer already started")
         for sid in self.engine.shard_ids(self.stream):  # BadRequest if there is no stream
+            self._idle[sid] = None
             self._tasks.append(asyncio.create_task(
                 self._run_shard(sid), name=f"stream-consumer:{self.stream}:{sid}"))
 
@@ -137,7 +141,27 @@ class StreamConsumer:
             timeout = self.poll_interval
             if deadline is not None:
                 timeout = max(0.0, min(timeout, (deadline - self._now_ms()) / 1000.0))
+            self._set_idle(sid, seen)
             await self.engine.wait(self.stream, sid, seen, timeout)
+            self._idle[sid] = None
+
+    def _set_idle(self, sid: str, generation: int | None) -> None:
+        self._idle[sid] = generation
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_caught_up(self) -> None:
+        """Return once every shard has handled (checkpointed or discarded) all records put
+        in this process so far and waits for more. For tests and orderly shutdown."""
+        while True:
+            if not self._tasks:
+                raise UsageError("consumer not started")
+            if all(g is not None and g == self.engine.generation(self.stream, sid)
+                   for sid, g in self._idle.items()):
+                return
+            if not self.running:
+                raise UsageError("consumer stopped")
+            await self._changed.wait()
 
     async def _start_position(self, sid: str) -> str | None:
         while True:
