@@ -703,3 +703,12 @@ async def test_chromium_websocket_and_csp(tmp_path: Path) -> None:
         assert data == {"got": "16,2,0,0 mqtt", "eval": "blocked"}
     finally:
         await srv.stop(2.0)
+
+
+async def test_large_file_survives_write_flow_control(server: WebServer) -> None:
+    assert server.static is not None
+    blob = os.urandom(3 * 1024 * 1024)  # larger than socket buffers: pause_writing happens
+    (server.static.root / "big.bin").write_bytes(blob)
+    status, headers, body = await get(server.port, "/big.bin")
+    assert status == 200 and body == blob
+    assert headers["content-type"] == "application/octet-stream"

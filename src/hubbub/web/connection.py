@@ -40,7 +40,7 @@ class Limits:
     max_body: int = 1024 * 1024  # the API takes small JSON bodies
     max_header_size: int = 16 * 1024  # request line + headers; more gets 431
     header_timeout: float = 10.0  # first byte to last header (slowloris)
-    body_timeout: float = 30.0  # last header to end of body
+    body_timeout: float = 30.0  # last header to end of body; also for writing the answer
     keepalive_timeout: float = 15.0  # idle between requests before we close
     max_ws_message: int = DEFAULT_MAX_MESSAGE  # IoT Core's 128 KB payload + headroom
     ws_close_timeout: float = 5.0  # wait for the client's close frame
@@ -227,7 +227,14 @@ class HttpConnection(asyncio.Protocol):
         self._write(data)
         if self._write_paused and not self._gone:
             self._drained = asyncio.get_running_loop().create_future()
-            await self._drained
+            try:
+                # A client that does not read its answer does not hold us forever.
+                await asyncio.wait_for(self._drained, self._limits.body_timeout)
+            except TimeoutError:
+                log.info("HTTP client %s did not read its response in time", self._peer)
+                self.abort()
+                self._in_flight = False
+                return
         self._next_cycle()
 
     def _next_cycle(self) -> None:
