@@ -2,8 +2,8 @@
 
 Keywords and function names are case-insensitive; attribute names are not. Strings take
 single or double quotes (the reference uses both). Like IoT Core, there are no comments
-and no quoted attribute names (names with '-' or digits go through ``get()``). Errors come out as ``SqlError`` with
-a line and column, never as a lark traceback.
+and no quoted attribute names (names with '-' or digits go through ``get()``). Errors come
+out as ``SqlError`` with a line and column, never as a lark traceback.
 """
 
 from __future__ import annotations
