@@ -44,3 +44,11 @@ def test_importing_the_core_loads_no_asyncio_or_socket() -> None:
 def test_only_the_runner_is_async() -> None:
     root = Path(hubbub.workflows.__file__).parent
     assert "asyncio" in _imports(root / "runner.py")
+
+
+def test_public_api_names() -> None:
+    import hubbub.workflows as w
+
+    for name in w.__all__:
+        assert getattr(w, name) is not None
+    assert callable(w.pipeline.parse) and callable(w.pipeline.translate)
