@@ -235,7 +235,7 @@ class WebSocketTransport(asyncio.Transport):
                     self._fail(1011, "internal error", exc)
                     continue
                 if self._read_paused:
-                    return  # the rest stays parsed-later in wsproto until resume_reading
+                    return  # unparsed frames wait in wsproto until resume_reading
             elif isinstance(event, CloseConnection):
                 self._on_close_frame(event)
             elif isinstance(event, Ping):
