@@ -79,9 +79,11 @@ class Statement:
         if not ev.where(self.where, ev.top):
             return None
         items = self.select.items
-        if ev.top is UNDEFINED and not self.select.value and len(items) == 1 \
-                and isinstance(items[0].expr, ast.Star):
-            return EvalResult(ctx.payload, ev.variables)
+        if not self.select.value and len(items) == 1 and isinstance(items[0].expr, ast.Star):
+            # SELECT * passes the message through: any JSON value, or binary as received.
+            if ev.top is UNDEFINED:
+                return EvalResult(ctx.payload, ev.variables)
+            return EvalResult(ev.top, ev.variables)
         return EvalResult(strip_undefined(ev.select(self.select, ev.top)), ev.variables)
 
 

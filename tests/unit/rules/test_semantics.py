@@ -125,6 +125,7 @@ def test_binary_payload_attributes_are_undefined() -> None:
 
 def test_scalar_json_payload() -> None:
     assert run("SELECT VALUE * FROM 'a/b'", raw=b"42") == 42
+    assert run("SELECT * FROM 'a/b'", raw=b"[1, 2]") == [1, 2]
     assert run("SELECT *, 1 AS one FROM 'a/b'", raw=b"42") == {"one": 1}
 
 

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from iotsql_helpers import make_ctx
 
 from hubbub.errors import ConfigError
@@ -43,3 +45,13 @@ def test_compiled_once() -> None:
 def test_bad_templates_are_config_errors(bad: str) -> None:
     with pytest.raises(ConfigError, match="template|unexpected|unclosed"):
         compile_template(bad)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="${}()'\"ab.+,[]@*/ ", max_size=30))
+def test_fuzzed_templates_render_or_raise_config_error(text: str) -> None:
+    try:
+        out = render_template(text, make_ctx({"a": "x", "b": [1]}))
+    except ConfigError:
+        return
+    assert isinstance(out, str)
