@@ -220,3 +220,29 @@ async def test_backpressure_refuses_beyond_the_buffer(stream_engine: Any) -> Non
 async def test_unknown_engine_is_a_config_error() -> None:
     with pytest.raises(ConfigError):
         create_stream_engine("kafka")
+
+
+async def test_consumer_delivers_and_checkpoints_on_every_engine(stream_engine: Any) -> None:
+    import base64
+
+    from hubbub.streams.batcher import BatchSettings
+    from hubbub.streams.consumer import StreamConsumer
+
+    await stream_engine.create_stream(StreamSpec("s", shard_count=2))
+    got: list[bytes] = []
+
+    async def fn(event: dict[str, Any]) -> None:
+        got.extend(base64.b64decode(r["kinesis"]["data"]) for r in event["Records"])
+
+    c = StreamConsumer(stream_engine, "s", "fn", fn, poll_interval=60,
+                       settings=BatchSettings(batch_size=10))
+    await c.start()
+    try:
+        results = await stream_engine.put_records("s", [(f"k{i}", b"%d" % i) for i in range(40)])
+        await asyncio.wait_for(c.wait_caught_up(), 5)
+    finally:
+        await c.stop()
+    assert sorted(got) == sorted(b"%d" % i for i in range(40))
+    for sid in (S0, S1):
+        last = max((r.sequence_number for r in results if r.shard_id == sid), default=None)
+        assert await stream_engine.get_checkpoint("s", "fn", sid) == last
