@@ -22,7 +22,7 @@ from hubbub.auth.documents import ANY1, STAR, Glob
 
 MAX_STATES = 5_000  # subset-construction budget; beyond it the subscription is refused
 
-_Pred = Callable[[str], bool]
+_Pred = Callable[[str], bool] | str  # a str is one literal character
 _State = tuple[frozenset[int], frozenset[tuple[int, int]], frozenset[tuple[int, int]], int]
 
 
@@ -42,6 +42,18 @@ class _FilterNFA:
         self.moves[s].append((pred, t))
         return t
 
+    def chars(self, states: frozenset[int]) -> tuple[set[str], bool]:
+        """The literal characters ``states`` move on, and whether any move is a wildcard."""
+        lits: set[str] = set()
+        wild = False
+        for s in states:
+            for pred, _ in self.moves[s]:
+                if isinstance(pred, str):
+                    lits.add(pred)
+                else:
+                    wild = True
+        return lits, wild
+
     def closure(self, states: Iterable[int]) -> frozenset[int]:
         seen = set(states)
         stack = list(seen)
@@ -51,10 +63,6 @@ class _FilterNFA:
                     seen.add(t)
                     stack.append(t)
         return frozenset(seen)
-
-
-def _is(c: str) -> _Pred:
-    return lambda ch: ch == c
 
 
 def _any(ch: str) -> bool:
@@ -78,7 +86,7 @@ def _filter_nfa(prefix: str, flt: str) -> tuple[_FilterNFA, int]:
     nfa = _FilterNFA()
     start = s = nfa.new()
     for c in prefix:
-        s = nfa.step(s, _is(c))
+        s = nfa.step(s, c)
     levels = flt.split("/")
     for i, level in enumerate(levels):
         if level == "#":  # always the last level [MQTT-4.7.1-2]
@@ -86,12 +94,12 @@ def _filter_nfa(prefix: str, flt: str) -> tuple[_FilterNFA, int]:
                 t = nfa.step(s, _not_dollar)  # '#' alone: any non-empty, non-'$' topic
             else:
                 nfa.accept.add(s)  # 'a/#' also matches 'a' [MQTT-4.7.1-2]
-                t = nfa.step(s, _is("/"))
+                t = nfa.step(s, "/")
             nfa.moves[t].append((_any, t))
             nfa.accept.add(t)
             return nfa, start
         if i > 0:
-            s = nfa.step(s, _is("/"))
+            s = nfa.step(s, "/")
         if level == "+":
             t = nfa.step(s, _first_of_plus if i == 0 else _not_slash)
             nfa.moves[t].append((_not_slash, t))
@@ -103,7 +111,7 @@ def _filter_nfa(prefix: str, flt: str) -> tuple[_FilterNFA, int]:
             s = end
         else:
             for c in level:
-                s = nfa.step(s, _is(c))
+                s = nfa.step(s, c)
     nfa.accept.add(s)
     return nfa, start
 
@@ -135,17 +143,44 @@ def _glob_step(globs: Sequence[Glob], states: frozenset[tuple[int, int]], ch: st
     return _glob_closure(globs, nxt)
 
 
+def _glob_match(glob: Glob, text: str) -> bool:
+    states = _glob_closure([glob], [(0, 0)])
+    for ch in text:
+        states = _glob_step([glob], states, ch)
+        if not states:
+            return False
+    return _accepts([glob], states)
+
+
 def _accepts(globs: Sequence[Glob], states: frozenset[tuple[int, int]]) -> bool:
     return any(pos == len(globs[g]) for g, pos in states)
 
 
-def _alphabet(prefix: str, flt: str, globs: Iterable[Glob]) -> list[str]:
+def _other(prefix: str, flt: str, globs: Iterable[Glob]) -> str:
+    """A character no pattern names: it stands for every character not named."""
     chars = set(prefix) | set(flt) | {"/", "$"}
     for g in globs:
         chars.update(t for t in g if len(t) == 1)
-    chars -= {"+", "#", "\x00"}
-    other = next(chr(c) for c in range(0xE000, 0xF900) if chr(c) not in chars)
-    return sorted(chars) + [other]
+    return next(chr(c) for c in range(0xE000, 0xF900) if chr(c) not in chars)
+
+
+def _relevant(nfa: _FilterNFA, allow: Sequence[Glob], deny: Sequence[Glob], state: _State,
+              other: str) -> list[str]:
+    """The characters that can lead somewhere different from ``state``.
+
+    A character that no move of the filter and no next glob token names behaves exactly
+    like ``other``; so the alphabet is partitioned per state, a handful of characters.
+    """
+    f, a, d, _ = state
+    chars, wild = nfa.chars(f)
+    if wild:
+        chars |= {"/", "$", other}
+        for globs, states in ((allow, a), (deny, d)):
+            for g, pos in states:
+                if pos < len(globs[g]) and len(globs[g][pos]) == 1:
+                    chars.add(globs[g][pos])
+    chars -= {"+", "#", "\x00"}  # never in a topic name [MQTT-4.7.3-2, MQTT-3.3.2-2]
+    return sorted(chars)
 
 
 class BudgetExceeded(Exception):
@@ -158,8 +193,32 @@ def uncovered_topic(flt: str, allow: Sequence[Glob], deny: Sequence[Glob], *,
     None if there is none. "Allowed": matched by some glob in ``allow``, by none in
     ``deny``. ``flt`` must be a valid topic filter. Raises ``BudgetExceeded``.
     """
+    if "+" not in flt and "#" not in flt:
+        # No wildcard: the filter matches exactly one topic, itself [MQTT-4.7.1].
+        res = prefix + flt
+        ok = any(_glob_match(g, res) for g in allow) and not any(
+            _glob_match(g, res) for g in deny)
+        return None if ok else flt
     nfa, start = _filter_nfa(prefix, flt)
-    alphabet = _alphabet(prefix, flt, [*allow, *deny])
+    other = _other(prefix, flt, [*allow, *deny])
+    steps: dict[tuple[frozenset[int], str], frozenset[int]] = {}
+    gsteps: dict[tuple[bool, frozenset[tuple[int, int]], str], frozenset[tuple[int, int]]] = {}
+
+    def fstep(f: frozenset[int], ch: str) -> frozenset[int]:
+        got = steps.get((f, ch))
+        if got is None:
+            got = steps[f, ch] = nfa.closure(
+                t for s in f for pred, t in nfa.moves[s]
+                if (pred == ch if isinstance(pred, str) else pred(ch)))
+        return got
+
+    def gstep(is_deny: bool, states: frozenset[tuple[int, int]], ch: str
+              ) -> frozenset[tuple[int, int]]:
+        got = gsteps.get((is_deny, states, ch))
+        if got is None:
+            got = gsteps[is_deny, states, ch] = _glob_step(deny if is_deny else allow, states, ch)
+        return got
+
     # The last field counts characters read, capped at len(prefix) + 1: topic names are
     # never empty [MQTT-4.7.3-1] ('/#' and '+/#' match '' only on paper).
     full = len(prefix) + 1
@@ -174,11 +233,11 @@ def uncovered_topic(flt: str, allow: Sequence[Glob], deny: Sequence[Glob], *,
         if n == full and not f.isdisjoint(nfa.accept) and (
                 not _accepts(allow, a) or _accepts(deny, d)):
             return _path(parent, state)[len(prefix):]
-        for ch in alphabet:
-            f2 = nfa.closure(t for s in f for pred, t in nfa.moves[s] if pred(ch))
+        for ch in _relevant(nfa, allow, deny, state, other):
+            f2 = fstep(f, ch)
             if not f2:
                 continue
-            nxt = (f2, _glob_step(allow, a, ch), _glob_step(deny, d, ch), min(n + 1, full))
+            nxt = (f2, gstep(False, a, ch), gstep(True, d, ch), min(n + 1, full))
             if nxt not in parent:
                 if len(parent) >= max_states:
                     raise BudgetExceeded(flt)

@@ -42,7 +42,7 @@ from hubbub.auth.documents import (
 )
 from hubbub.auth.principal import Principal
 from hubbub.errors import NotAuthorized, UsageError
-from hubbub.mqtt.topics import TopicError, validate_topic_filter
+from hubbub.mqtt.topics import TopicError, is_wildcard, validate_topic_filter
 
 DEFAULT_CACHE_SIZE = 1024  # per connection and action: a chat client uses a handful of topics
 FORBIDDEN_CLIENT_ID_CHARS = frozenset("+#/")
@@ -187,6 +187,8 @@ class Authorizer:
         if not self._rules[Action.SUBSCRIBE].allows(f"topicfilter/{flt}"):
             return False
         receive = self._rules[Action.RECEIVE]
+        if not is_wildcard(flt):  # it matches exactly one topic: itself [MQTT-4.7.1]
+            return receive.allows(f"topic/{flt}")
         return filter_covered(flt, receive.allow, receive.deny)
 
 
