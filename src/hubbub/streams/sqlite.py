@@ -92,14 +92,18 @@ class SqliteStreamEngine(EngineCore):
         now = self.clock()
 
         def job(conn: sqlite3.Connection) -> list[PutResult]:
-            out = []
+            last: dict[int, int] = {}
+            for i in {r[0] for r in rows}:  # one read and one update per shard, not per record
+                (last[i],) = conn.execute("SELECT last_seq FROM shards WHERE stream = ?"
+                                          " AND shard = ?", (stream, i)).fetchone()
+            out, values = [], []
             for i, pk, data in rows:
-                (n,) = conn.execute(
-                    "UPDATE shards SET last_seq = last_seq + 1 WHERE stream = ? AND shard = ?"
-                    " RETURNING last_seq", (stream, i)).fetchone()
-                conn.execute("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)",
-                             (stream, i, n, pk, data, now))
-                out.append(PutResult(shard_id(i), format_sequence(n)))
+                last[i] += 1
+                values.append((stream, i, last[i], pk, data, now))
+                out.append(PutResult(shard_id(i), format_sequence(last[i])))
+            conn.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", values)
+            conn.executemany("UPDATE shards SET last_seq = ? WHERE stream = ? AND shard = ?",
+                             [(n, stream, i) for i, n in last.items()])
             return out
 
         self.gate.acquire(len(rows))
