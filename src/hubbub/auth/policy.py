@@ -46,6 +46,7 @@ from hubbub.mqtt.topics import TopicError, is_wildcard, validate_topic_filter
 
 DEFAULT_CACHE_SIZE = 1024  # per connection and action: a chat client uses a handful of topics
 FORBIDDEN_CLIENT_ID_CHARS = frozenset("+#/")
+CLIENT_ID_INVALID = 0x85  # MQTT 5 CONNACK "Client Identifier not valid"
 
 
 class Decision(NamedTuple):
@@ -56,12 +57,17 @@ class Decision(NamedTuple):
 
 
 def check_client_id(client_id: str) -> None:
-    """Raise ``NotAuthorized`` for a client id no policy may accept (empty, ``+``, ``#``, ``/``)."""
+    """Raise ``NotAuthorized`` for a client id no policy may accept (empty, ``+``, ``#``, ``/``).
+
+    The error carries MQTT 5 reason 0x85 "Client Identifier not valid" (3.1.1: return
+    code 2, "identifier rejected").
+    """
     if not client_id:
-        raise NotAuthorized("empty client id")
+        raise NotAuthorized("empty client id", mqtt_reason=CLIENT_ID_INVALID)
     bad = FORBIDDEN_CLIENT_ID_CHARS.intersection(client_id)
     if bad:
-        raise NotAuthorized(f"client id must not contain {' '.join(sorted(bad))}")
+        raise NotAuthorized(f"client id must not contain {' '.join(sorted(bad))}",
+                            mqtt_reason=CLIENT_ID_INVALID)
 
 
 def _regex(glob: Glob) -> str:

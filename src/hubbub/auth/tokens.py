@@ -27,6 +27,8 @@ from hubbub.errors import NotAuthorized, UsageError
 
 ALGORITHM = "HS256"
 DEFAULT_LEEWAY = 30.0  # seconds of clock skew tolerated between nodes (RFC 7519 §4.1.4 "leeway")
+#: MQTT 5 DISCONNECT reason when a connection outlives its token: "Maximum connect time".
+EXPIRED_DISCONNECT_REASON = 0xA0
 MAX_TOKEN_BYTES = 4096  # ours are ~300 bytes; anything far larger is garbage, refused unparsed
 
 # PyJWT's own time checks are off: we check with the injected clock below.

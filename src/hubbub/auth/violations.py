@@ -21,6 +21,7 @@ from hubbub.errors import UsageError
 DEFAULT_LIMIT = 5
 DEFAULT_WINDOW = 60.0
 DISCONNECT_REASON = 0x87  # MQTT 5 "Not authorized"
+LIFECYCLE_REASON = "AUTH_ERROR"  # IoT Core's disconnectReason for failed authorization
 
 
 class ViolationCounter:

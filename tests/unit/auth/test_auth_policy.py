@@ -253,7 +253,13 @@ def test_wildcard_client_ids_are_refused_at_connect(engine: PolicyEngine,
     for policy in ("chat-guest", "anonymous"):
         a = engine.authorizer(client_id=client_id, identity_id=None, policy_names=[policy])
         assert not a.can_connect()
-    with pytest.raises(NotAuthorized):
+    with pytest.raises(NotAuthorized) as info:
+        check_client_id(client_id)
+    assert info.value.mqtt_reason == 0x85
+
+
+def test_ordinary_client_ids_pass() -> None:
+    for client_id in ("web-0123", "mosquitto_sub-1", "a*", "$x", "x" * 128):
         check_client_id(client_id)
 
 
