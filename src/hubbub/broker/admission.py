@@ -186,15 +186,16 @@ def attach(broker: Broker, conn: MqttProtocol, c: Connect, cid: str, assigned: b
             shared_subscription_available=0,
         )
     conn.send(Connack(present, 0, props))
+    conn.state = CONNECTED
     version = broker.versions.get(cid, -1) + 1
     broker.versions[cid] = version
     if s.lifecycle_events:
         topic, payload = lifecycle.connected(cid, now, session.session_id,
                                              identity.principal_id, conn.peer_ip, version)
         broker.publish_internal(topic, payload)
-    conn.connect_done()
     if present:
-        conn.resend_inflight()
+        conn.resend_inflight()  # before any new packet of the client is handled
+    conn.connect_done()
 
 
 def detach(broker: Broker, conn: MqttProtocol) -> None:

@@ -270,7 +270,6 @@ class Broker:
                 res = obs.on_publish(msg, origin)
             except Exception as exc:
                 log.exception("observer %r failed on %s", obs, msg.topic)
-                self.counters["observer_errors"] += 1
                 fut = asyncio.get_running_loop().create_future()
                 fut.set_exception(exc)
                 out.append(fut)
