@@ -36,6 +36,16 @@ KNOWN: dict[int, str] = {
 }
 
 
+# Event histories (type, id, previousEventId) that differ from the recording, by cause.
+_INTERLEAVE = "AWS interleaves the events of concurrently running Parallel branches by " \
+    "timing; run_sync runs branches one after another"
+KNOWN_HISTORY: dict[int, str] = {
+    **{i: _INTERLEAVE for i in (9, 828, 829, 834)},
+    836: "the recording lacks the inner Parallel's ParallelStateExited event",
+    1039: "the recording lists the events in reverse order",
+}
+
+
 @cache
 def load_cases() -> list[dict[str, Any]]:
     if not CASES.exists():
@@ -124,13 +134,29 @@ def run_case(case: dict[str, Any]) -> tuple[Any, Any]:
     return bool(hit), True
 
 
-def _execute(case: dict[str, Any]) -> dict[str, Any]:
+def _run(case: dict[str, Any]) -> Any:
     start = datetime.strptime(case["recorded_date"], "%d-%m-%Y, %H:%M:%S").timestamp()
+    machine = StateMachine.from_definition(case["definition"])
+    return machine.run_sync(json.loads(case["input"]), _task_runner(case), start=start)
+
+
+def history_matches(case: dict[str, Any]) -> bool:
+    """Our events' (type, id, previousEventId) equal the recorded history's."""
+    ex = _run(case)
+    got = [(e["type"], e["id"], e["previousEventId"]) for e in ex.history.events]
+    return got == [(e["type"], e["id"], e["previousEventId"]) for e in case["recorded_events"]]
+
+
+def history_cases() -> list[dict[str, Any]]:
+    return [c for c in load_cases() if c["kind"] == "execution" and c["offline"]
+            and not c["expected_has_placeholders"] and c.get("recorded_events")]
+
+
+def _execute(case: dict[str, Any]) -> dict[str, Any]:
     try:
-        machine = StateMachine.from_definition(case["definition"])
+        ex = _run(case)
     except InvalidDefinition as exc:
         return {"status": "INVALID", "error": str(exc)}
-    ex = machine.run_sync(json.loads(case["input"]), _task_runner(case), start=start)
     out: dict[str, Any] = {"status": ex.status}
     if ex.status == "SUCCEEDED":
         out["output"] = ex.output
@@ -192,6 +218,14 @@ def test_every_offline_jsonpath_execution_passes() -> None:
     assert len(cases) > 700
     failing = [c["id"] for c in cases if not passes(c)]
     assert failing == []
+
+
+@pytest.mark.skipif(not CASES.exists(), reason=f"conformance data not found at {CASES}")
+def test_event_histories_match_aws() -> None:
+    cases = history_cases()
+    assert len(cases) > 300
+    differing = {c["id"] for c in cases if not history_matches(c)}
+    assert differing == set(KNOWN_HISTORY)
 
 
 def test_data_missing_is_reported_not_crashing() -> None:

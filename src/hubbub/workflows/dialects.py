@@ -155,10 +155,10 @@ class JsonPath:
             v = sc.value_of(p, "SecondsPath")
             if not isinstance(v, int) or isinstance(v, bool):
                 raise StatesError("States.Runtime", "The SecondsPath parameter cannot be parsed "
-                                  f"as a long value: {p} == {_as_text(v)}")
+                                  f"as a long value: {p} == {_as_text(v)}", quiet=True)
             if v < 0:
                 raise StatesError("States.Runtime", "The SecondsPath parameter references a "
-                                  f"negative value: {p} == {v}")
+                                  f"negative value: {p} == {v}", quiet=True)
             return now + _check_delay(v)
         ts_text = state.get("Timestamp")
         if "TimestampPath" in state:
@@ -168,7 +168,7 @@ class JsonPath:
                 raise StatesError(
                     "States.Runtime", "The TimestampPath parameter does not reference a valid "
                     f"ISO-8601 extended offset date-time format string: {p} == "
-                    f"{_as_text(ts_text)}")
+                    f"{_as_text(ts_text)}", quiet=True)
         ts = parse_timestamp(ts_text)
         if ts is None:
             raise StatesError("States.Runtime", f"Invalid Timestamp {ts_text!r}")
@@ -210,7 +210,7 @@ class JsonPath:
                 shown = raw if isinstance(raw, str) else dumps(raw)
                 kind = "float" if want_float else "integer"
                 raise StatesError("States.Runtime", f'The {name}Path field refers to value '
-                                  f'"{shown}" which is not a valid {kind}: {p}')
+                                  f'"{shown}" which is not a valid {kind}: {p}', quiet=True)
             return v
         return state.get(name)
 
@@ -230,7 +230,7 @@ def _parse_number(v: Any, want_float: bool) -> int | float | None:
 
 def _check_delay(seconds: Any) -> float:
     if seconds > MAX_WAIT_SECONDS:
-        raise StatesError("States.Runtime", "Wait state delay is too long.")
+        raise StatesError("States.Runtime", "Wait state delay is too long.", quiet=True)
     return float(seconds)
 
 

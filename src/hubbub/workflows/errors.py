@@ -16,13 +16,16 @@ class StatesError(Exception):
     """An ASL-level failure: ``error`` is the name Retry/Catch match, ``cause`` the text."""
 
     def __init__(self, error: str | None, cause: str | None = None, *,
-                 located: bool = False) -> None:
+                 located: bool = False, quiet: bool = False) -> None:
         super().__init__(f"{error}: {cause}" if cause else str(error))
         # A Fail state may leave out Error; AWS then reports no error name at all.
         self.error = error
         self.cause = cause
         # True once the cause names the state it happened in (or must never be prefixed).
         self.located = located
+        # True for checks AWS makes before evaluating anything (a negative Wait, a bad
+        # MaxConcurrencyPath value): those fail without an EvaluationFailed event.
+        self.quiet = quiet
 
 
 @dataclass(frozen=True)

@@ -121,7 +121,7 @@ class Execution:
         self.history.add("ExecutionStarted", {
             "input": dumps(self.input), "inputDetails": {"truncated": False},
             "roleArn": self._context()["Execution"]["RoleArn"]})
-        frame = Frame(self._env, {}, defn.get("QueryLanguage", "JSONPath"), 1)
+        frame = Frame(self._env, {}, defn.get("QueryLanguage", "JSONPath"), first_prev=0)
         try:
             out = yield from run_states(defn, self.input, frame)
         except StatesError as exc:

@@ -37,15 +37,22 @@ _LOCATED_ERRORS = ("States.Runtime", "States.QueryEvaluationError")
 class Frame:
     """One running States block: its variables and the id of its last event."""
 
-    def __init__(self, env: Env, variables: dict[str, Any], lang: str, prev: int) -> None:
+    def __init__(self, env: Env, variables: dict[str, Any], lang: str,
+                 first_prev: int | None = None) -> None:
         self.env = env
         self.variables = variables
         self.lang = lang
-        self.prev = prev
+        self.first_prev = first_prev
 
-    def event(self, kind: str, details: dict[str, Any] | None = None) -> int:
-        self.prev = self.env.history.add(kind, details, self.prev)
-        return self.prev
+    def event(self, kind: str, details: dict[str, Any] | None = None,
+              prev: int | None = None) -> int:
+        """Add an event. AWS's previousEventId is the event before it in the history, but
+        the first state of an execution points at 0 (as recorded by the conformance data)."""
+        if prev is None:
+            prev = self.first_prev if self.first_prev is not None else len(
+                self.env.history.events)
+        self.first_prev = None
+        return self.env.history.add(kind, details, prev)
 
 
 def run_states(block: dict[str, Any], doc: Any, frame: Frame) -> Branch:
@@ -68,8 +75,21 @@ def run_states(block: dict[str, Any], doc: Any, frame: Frame) -> Branch:
             output, nxt = yield from _run_with_retry(state, name, doc, d, frame, ctx)
             _check_size(output, name)
         except StatesError as exc:
+            quiet = exc.quiet
             if exc.error in _LOCATED_ERRORS and not exc.located:
                 exc = _locate(exc, name, entered)
+                if not quiet:
+                    # Recorded: it points where the state's entry pointed, except in Wait
+                    # states, where it points at the entry itself.
+                    entered_prev = entered if kind == "Wait" else \
+                        frame.env.history.events[entered - 1]["previousEventId"]
+                    frame.event("EvaluationFailed", {"error": exc.error, "cause": exc.cause,
+                                                     "state": name}, entered_prev)
+            if kind in ("Map", "Parallel") and not quiet:
+                last = frame.env.history.events[-1]
+                after_iteration = last["type"] == "MapIterationFailed"
+                frame.event(f"{kind}StateFailed", None,
+                            last["previousEventId"] if after_iteration else None)
             catcher = _find_catcher(state, exc)
             if catcher is None:
                 raise exc from None
@@ -77,7 +97,10 @@ def run_states(block: dict[str, Any], doc: Any, frame: Frame) -> Branch:
             err_out["Cause"] = exc.cause if exc.cause is not None else ""
             output = d.catch_output(catcher, doc, err_out)
             nxt = catcher["Next"]
-        frame.event(f"{kind}StateExited", io_details(name, "output", output))
+        # Recorded quirk: MapStateExited points at the event before MapStateSucceeded.
+        last = frame.env.history.events[-1]
+        quirk = last["previousEventId"] if last["type"] == "MapStateSucceeded" else None
+        frame.event(f"{kind}StateExited", io_details(name, "output", output), quirk)
         if nxt is None:
             return output
         name, doc = nxt, output
@@ -172,7 +195,8 @@ def _run_state(
     if kind == "Task":
         # $$.Task.Token: the callback token (we never wait for callbacks, but definitions
         # written for AWS pass it along).
-        d.ctx["Task"] = {"Token": f"{frame.env.context['Execution']['Name']}-{frame.prev}"}
+        token = f"{frame.env.context['Execution']['Name']}-{len(frame.env.history.events)}"
+        d.ctx["Task"] = {"Token": token}
         task_input = d.effective_input(state, doc)
         resource = d.resource(state, doc)
         timeout = d.timeout(state, doc)
@@ -198,9 +222,7 @@ def _run_state(
         outcomes = yield RunBranches(gens, 0, 0)
         failed = next((o for o in outcomes if o is not None and not o.ok), None)
         if failed is not None:
-            frame.event("ParallelStateFailed", {"error": failed.error, "cause": failed.cause})
             raise branch_error(failed)
-        frame.event("ParallelStateSucceeded")
         out, assigned = d.finish(state, doc, [o.value for o in outcomes if o is not None])
         frame.variables.update(assigned)
         return out, nxt
@@ -217,7 +239,7 @@ def _run_state(
 def _child(frame: Frame, block: dict[str, Any], lang: str) -> Frame:
     # Branches read the enclosing variables but their assignments stay local
     # (ASL spec, "Variable scope").
-    return Frame(frame.env, dict(frame.variables), block.get("QueryLanguage", lang), frame.prev)
+    return Frame(frame.env, dict(frame.variables), block.get("QueryLanguage", lang))
 
 
 def child_frame(frame: Frame, block: dict[str, Any], lang: str) -> Frame:

@@ -1,12 +1,18 @@
-"""The inline Map state: items, per-item input, concurrency and failure tolerance. Pure."""
+"""The Map state: items, per-item input, concurrency and failure tolerance. Pure.
+
+Inline Maps record their iterations in the execution's history; a DISTRIBUTED Map (run
+here in-process like an inline one, without ItemReader) records only ``MapRun*`` events,
+as its iterations are child executions with histories of their own on AWS.
+"""
 
 from __future__ import annotations
 
 import math
 from typing import TYPE_CHECKING, Any
 
-from hubbub.workflows.core import Branch, BranchOutcome, RunBranches, branch_error
+from hubbub.workflows.core import Branch, BranchOutcome, Env, RunBranches, branch_error
 from hubbub.workflows.errors import StatesError
+from hubbub.workflows.history import History
 
 if TYPE_CHECKING:
     from hubbub.workflows.dialects import Dialect
@@ -21,19 +27,34 @@ def run_map(state: dict[str, Any], name: str, doc: Any, d: Dialect, frame: Frame
     tol_count = d.number_field(state, doc, "ToleratedFailureCount")
     tol_pct = d.number_field(state, doc, "ToleratedFailurePercentage")
     if tol_count is not None and tol_count < 0:
-        raise StatesError("States.Runtime", "ToleratedFailureCount cannot be negative.")
+        raise StatesError("States.Runtime", "ToleratedFailureCount cannot be negative.",
+                          quiet=True)
     if tol_pct is not None and not 0 <= tol_pct <= 100:
         raise StatesError("States.Runtime",
-                          "ToleratedFailurePercentage must be between 0 and 100.")
+                          "ToleratedFailurePercentage must be between 0 and 100.", quiet=True)
     processor = state.get("ItemProcessor") or state.get("Iterator")
     if processor is None:
         raise StatesError("States.Runtime", "Map state without ItemProcessor")
-    frame.event("MapStateStarted", {"length": len(items)})
+    distributed = (processor.get("ProcessorConfig") or {}).get("Mode") == "DISTRIBUTED"
+    last = frame.env.history.events[-1]
+    retried = last["type"] == "MapIterationFailed"  # recorded: retry points past the failure
+    frame.event("MapStateStarted", {"length": len(items)},
+                last["previousEventId"] if retried else None)
+    if distributed:
+        frame.event("MapRunStarted", {"mapRunArn": f"{frame.env.context['Execution']['Id']}"
+                                                   f"/{name}"})
     inputs = [d.map_item_input(state, eff, item, i) for i, item in enumerate(items)]
 
     def iteration(index: int, item_input: Any) -> Branch:
         child = child_frame(frame, processor, d.lang)
-        child.event("MapIterationStarted", {"index": index, "name": name})
+        if distributed:
+            child.env = Env(child.env.clock, History(child.env.clock), child.env.rng,
+                            child.env.context)
+        # Recorded quirk: an iteration's start points where the previous iteration's end
+        # pointed (AWS threads iterations apart from each other).
+        last = frame.env.history.events[-1]
+        prev = last["previousEventId"] if last["type"].startswith("MapIteration") else None
+        child.event("MapIterationStarted", {"index": index, "name": name}, prev)
         try:
             out = yield from run_states(processor, item_input, child)
         except StatesError as exc:
@@ -47,13 +68,16 @@ def run_map(state: dict[str, Any], name: str, doc: Any, d: Dialect, frame: Frame
     outcomes: list[BranchOutcome | None] = yield RunBranches(gens, int(max_conc), allowed)
     failures = [o for o in outcomes if o is not None and not o.ok]
     if len(failures) > allowed or any(o is None for o in outcomes):
-        frame.event("MapStateFailed")
+        if distributed:
+            frame.event("MapRunFailed")
         if tol_count is None and tol_pct is None:
             raise branch_error(failures[0])
         raise StatesError(
             "States.ExceedToleratedFailureThreshold",
             "The specified tolerated failure threshold for the Map run has been exceeded",
         )
+    if distributed:
+        frame.event("MapRunSucceeded")
     frame.event("MapStateSucceeded")
     return [o.value if o is not None and o.ok else None for o in outcomes]
 

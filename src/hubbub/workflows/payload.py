@@ -80,6 +80,7 @@ def select_path(doc: Any, path: str | None, scope: Scope) -> Any:
         raise StatesError(
             "States.Runtime",
             f"Invalid path '{path}' : {_missing(doc, path, scope)}",
+            quiet=True,  # recorded: no EvaluationFailed event for Input/OutputPath misses
         ) from None
 
 
