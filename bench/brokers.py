@@ -29,20 +29,17 @@ class BrokerError(RuntimeError):
 
 def hubbub_command(tcp_port: int, ws_port: int, data_dir: Path) -> list[str]:
     """How to launch hubbub's broker (HTTP/WebSocket port + MQTT TCP port, anonymous)."""
+    # fmt: off
     return [
-        str(VENV_BIN / "hubbub"),
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(ws_port),
-        "--mqtt-port",
-        str(tcp_port),
-        "--data",
-        str(data_dir),
-        "--anonymous-policy",
-        "allow-all",
+        str(VENV_BIN / "hubbub"), "serve",
+        "--host", "127.0.0.1",
+        "--port", str(ws_port),              # HTTP + MQTT over WebSocket at /mqtt
+        "--mqtt-port", str(tcp_port),        # MQTT over TCP
+        "--data", str(data_dir),
+        "--anonymous-policy", "allow-all",   # no tokens: the other brokers allow anonymous
+        "--log-level", "warning",            # like the Mosquitto config: warnings and errors
     ]
+    # fmt: on
 
 
 def mosquitto_config(tcp_port: int, ws_port: int) -> str:

@@ -31,9 +31,9 @@ def raise_nofile() -> int:
 
 def durations(quick: bool) -> Durations:
     return (
-        Durations(warmup=0.5, measure=2.0, drain_max=3.0)
+        Durations(warmup=0.3, measure=1.0, drain_max=30.0)
         if quick
-        else Durations(warmup=1.0, measure=5.0, drain_max=5.0)
+        else Durations(warmup=1.0, measure=5.0, drain_max=30.0)
     )
 
 

@@ -15,7 +15,7 @@ TRANSPORTS = ["tcp", "ws"]
 
 
 # (row label, path into the result, higher is better?)
-Metric = tuple[str, Callable[[dict[str, Any]], Any], bool]
+Metric = tuple[str, Callable[[dict[str, Any]], Any], bool | None]  # None: no ratio
 
 
 def _get(*path: str) -> Callable[[dict[str, Any]], Any]:
@@ -30,6 +30,14 @@ def _get(*path: str) -> Callable[[dict[str, Any]], Any]:
     return read
 
 
+def _load_share(result: dict[str, Any]) -> Any:
+    offered = result.get("latency", {}).get("offered_deliveries_per_s")
+    peak = result.get("throughput", {}).get("delivered_per_s")
+    if not offered or not peak:
+        return None
+    return f"{100 * offered / peak:.0f}%"
+
+
 def _lost(result: dict[str, Any]) -> Any:
     parts = [result.get(ph, {}).get("lost") for ph in ("throughput", "latency")]
     return None if parts == [None, None] else sum(p or 0 for p in parts)
@@ -37,6 +45,7 @@ def _lost(result: dict[str, Any]) -> Any:
 
 PUBSUB: list[Metric] = [
     ("delivered msg/s (max)", _get("throughput", "delivered_per_s"), True),
+    ("latency run: offered load / max", _load_share, None),
     ("latency p50 ms", _get("latency", "p50_ms"), False),
     ("latency p99 ms", _get("latency", "p99_ms"), False),
     ("latency p99.9 ms", _get("latency", "p999_ms"), False),
@@ -73,8 +82,8 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _ratio(a: Any, b: Any, higher: bool) -> str:
-    if not isinstance(a, int | float) or not isinstance(b, int | float):
+def _ratio(a: Any, b: Any, higher: bool | None) -> str:
+    if higher is None or not isinstance(a, int | float) or not isinstance(b, int | float):
         return "–"
     r = stats.ratio(float(a), float(b), higher)
     return "–" if r is None else f"{r:.2f}x"
@@ -128,8 +137,10 @@ def cpu_table(results: dict[str, Any]) -> list[str]:
                     if not isinstance(r, dict) or "broker_cpu_pct" not in r:
                         cells.append("–")
                         continue
+                    others = r.get("others_cpu_pct")
+                    noise = "" if others is None else f" +{others:.0f}%"
                     cells.append(
-                        f"{r['broker_cpu_pct']:.0f}% / {r['generator_cpu_pct']:.0f}%"
+                        f"{r['broker_cpu_pct']:.0f}% / {r['generator_cpu_pct']:.0f}%{noise}"
                         f" ({r['cpu_bound']})"
                     )
                 if any(c != "–" for c in cells):
@@ -195,7 +206,7 @@ Rerun: `.venv/bin/python -m bench run` (full, ~10 min) or `--quick` (~2 min); se
   send as fast as TCP flow control and an end-to-end window (64 undelivered messages per
   subscriber, 16 in chat) allow, so no queue grows without bound.
 - **Latency**: a separate run at a fixed offered load, the same for every broker (fan-out:
-  5,000 deliveries/s; chat: 1 msg/s per client); each payload carries perf_counter_ns at send,
+  2,000 deliveries/s; chat: 0.5 msg/s per client); each payload carries perf_counter_ns at send,
   read in the same process on receipt.
 - **Lost** = expected deliveries - deliveries received after a drain (both runs).
   **RSS/conn** = broker RSS delta / connections, after subscribing (before any publish).
@@ -220,10 +231,12 @@ def render(store: dict[str, Any]) -> str:
         [
             *table(results),
             "",
-            "## CPU during each measured phase: broker% / generator% (who was CPU-bound)",
+            "## CPU during each measured phase: broker% / generator% +others% (bound side)",
             "",
             "100% = one core. `broker`: the broker saturated its core, its number is its "
-            "capacity. `generator`: our client saturated, the broker may have more to give.",
+            "capacity. `generator`: our client saturated, the broker may have more to give. "
+            "`+others%`: CPU taken by other processes on this shared machine during the "
+            "phase (above ~20% the run was disturbed).",
             "",
             *cpu_table(results),
             "",

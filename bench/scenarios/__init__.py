@@ -22,7 +22,7 @@ REGISTRY: dict[str, str] = {
     "idle-10k": "bench.scenarios.idle:IDLE_10K",
 }
 DEFAULT = list(REGISTRY)
-QUICK_DEFAULT = ["fanout-100", "fanout-1000-qos1", "chat", "connect-storm", "idle-10k"]
+QUICK_DEFAULT = ["fanout-100", "fanout-1000", "chat", "connect-storm", "idle-10k"]
 
 
 def load(name: str) -> Scenario:

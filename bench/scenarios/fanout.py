@@ -9,8 +9,9 @@ from bench.scenarios.base import Scenario
 from bench.traffic import PubSub
 
 # Offered load for the latency run, in deliveries/s, the same for every broker, chosen
-# below the slowest broker's saturation (amqtt) so latency is not queueing delay.
-LATENCY_DELIVERIES_PER_S = 5_000
+# below the slowest broker's saturation (amqtt manages ~4,000/s at QoS 1 to 1,000
+# subscribers) so latency is not queueing delay. The report shows it as % of each max.
+LATENCY_DELIVERIES_PER_S = 2_000
 
 
 async def run(ctx: Context, subscribers: int, qos: int, payload: int) -> Result:

@@ -21,10 +21,10 @@ async def run(ctx: Context) -> Result:
     conns, failures = await ctx.connect_many(total, keepalive=600)
     setup_s = time.perf_counter() - t0
     try:
-        await asyncio.sleep(1.0 if ctx.quick else 3.0)  # hold: the broker settles its buffers
+        await asyncio.sleep(0.5 if ctx.quick else 3.0)  # hold: the broker settles its buffers
         rss1 = ctx.probe.broker_rss()
         s0 = ctx.probe.snapshot()
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(0.5 if ctx.quick else 1.0)
         s1 = ctx.probe.snapshot()
         alive = await _ping(conns[:PING_SAMPLE])
         return {
