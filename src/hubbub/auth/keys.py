@@ -120,19 +120,22 @@ class Keyring:
     # -- changes --------------------------------------------------------------------------
 
     def rotate(self, *, keep_for: float = DEFAULT_KEEP_FOR) -> SigningKey:
-        """Add a new active key; retire the old one; drop keys retired over ``keep_for`` ago.
+        """Add a new active key; retire the old one; drop keys retired ``keep_for`` ago.
 
-        Saves the file when the keyring has one. Returns the new active key.
+        ``keep_for=0`` is an emergency revocation: only the new key remains. Saves the file
+        when the keyring has one. Returns the new active key.
         """
         if keep_for < 0:
             raise UsageError("keep_for must be >= 0 seconds")
         now = self._clock()
+        # A key retired at T signed tokens valid until T + ttl (+ leeway): keep it while
+        # now - T < keep_for. keep_for=0 keeps none: every outstanding token dies now.
         kept = {
             kid: k for kid, k in self._keys.items()
-            if k.retired_at is None or now - k.retired_at <= keep_for
+            if kid != self._active and (k.retired_at is None or now - k.retired_at < keep_for)
         }
-        old = kept.get(self._active)
-        if old is not None:
+        if keep_for > 0:
+            old = self._keys[self._active]
             kept[old.kid] = replace(old, retired_at=now)
         new = _new_key(now, self._keys)
         kept[new.kid] = new

@@ -47,13 +47,20 @@ def test_rotate_keeps_old_key_for_verification_then_drops_it(tmp_path: Path, clo
     old = ring.get(k1.kid)
     assert old is not None and old.retired_at == clock.now
     assert set(Keyring.load(path, clock=clock).kids()) == {k1.kid, k2.kid}
-    clock.advance(100)
-    k3 = ring.rotate(keep_for=100)  # k1 retired exactly 100 s ago: still kept
+    clock.advance(99)
+    k3 = ring.rotate(keep_for=100)  # k1 retired 99 s ago: still needed
     assert set(ring.kids()) == {k1.kid, k2.kid, k3.kid}
     clock.advance(1)
-    k4 = ring.rotate(keep_for=100)
+    k4 = ring.rotate(keep_for=100)  # k1 retired 100 s ago: its tokens are all dead
     assert set(ring.kids()) == {k2.kid, k3.kid, k4.kid}
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_rotate_with_keep_for_zero_revokes_everything(clock) -> None:
+    ring = Keyring.generate(clock=clock)
+    ring.rotate()
+    new = ring.rotate(keep_for=0)
+    assert ring.kids() == (new.kid,)
 
 
 def test_rotate_rejects_negative_keep_for(clock) -> None:
