@@ -16,6 +16,7 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from hubbub.workflows.errors import StatesError
@@ -135,7 +136,9 @@ class _Parser:
         raise self.fail("unterminated string")
 
 
+@lru_cache(maxsize=4096)
 def parse(text: str) -> Call:
+    """Parse once per distinct text (a state runs the same call many times)."""
     p = _Parser(text)
     c = p.call()
     p.ws()

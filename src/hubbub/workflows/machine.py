@@ -73,7 +73,7 @@ def run_states(block: dict[str, Any], doc: Any, frame: Frame) -> Branch:
         d = dialects.for_language(lang, ctx, frame.variables, frame.env.rng)
         try:
             output, nxt = yield from _run_with_retry(state, name, doc, d, frame, ctx)
-            _check_size(output, name)
+            text = _check_size(output, name)
         except StatesError as exc:
             quiet = exc.quiet
             if exc.error in _LOCATED_ERRORS and not exc.located:
@@ -97,10 +97,12 @@ def run_states(block: dict[str, Any], doc: Any, frame: Frame) -> Branch:
             err_out["Cause"] = exc.cause if exc.cause is not None else ""
             output = d.catch_output(catcher, doc, err_out)
             nxt = catcher["Next"]
+            text = dumps(output)
         # Recorded quirk: MapStateExited points at the event before MapStateSucceeded.
         last = frame.env.history.events[-1]
         quirk = last["previousEventId"] if last["type"] == "MapStateSucceeded" else None
-        frame.event(f"{kind}StateExited", io_details(name, "output", output), quirk)
+        frame.event(f"{kind}StateExited", {"name": name, "output": text,
+                                           "outputDetails": {"truncated": False}}, quirk)
         if nxt is None:
             return output
         name, doc = nxt, output
@@ -115,13 +117,15 @@ def _locate(exc: StatesError, name: str, entered: int) -> StatesError:
     )
 
 
-def _check_size(output: Any, name: str) -> None:
-    if len(dumps(output).encode()) > MAX_PAYLOAD:
+def _check_size(output: Any, name: str) -> str:
+    text = dumps(output)
+    if len(text) * 4 > MAX_PAYLOAD and len(text.encode()) > MAX_PAYLOAD:
         raise StatesError(
             "States.DataLimitExceeded",
             f"The state/task '{name}' returned a result with a size exceeding the maximum "
             "number of bytes service limit.",
         )
+    return text
 
 
 def _find_catcher(state: dict[str, Any], exc: StatesError) -> dict[str, Any] | None:
