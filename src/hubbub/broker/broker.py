@@ -26,7 +26,7 @@ from hubbub.broker.sessions import Outgoing, Session, SessionStore
 from hubbub.broker.settings import BrokerSettings
 from hubbub.broker.storage import BrokerStore
 from hubbub.errors import PeerError, ProtocolError, UsageError
-from hubbub.mqtt.codec import encode_publish
+from hubbub.mqtt.codec import PublishTemplate, encode_publish
 from hubbub.mqtt.errors import PacketTooLarge, TopicAliasInvalid
 from hubbub.mqtt.packets import (
     EMPTY_PROPERTIES,
@@ -127,6 +127,13 @@ class Broker:
                 if isinstance(res, BaseException):
                     self.counters["observer_errors"] += 1
                     log.error("observer failed on %s", topic, exc_info=res)
+
+    def route(self, msg: Message) -> None:
+        """Deliver an already accepted message to local subscribers only (retained store
+        included, observers not called): for messages fanned in from other nodes."""
+        if msg.retain:
+            self.retained.set(msg)
+        self.fan_out(msg, None)
 
     def stats(self) -> dict[str, int]:
         """Counters and gauges for monitoring."""
@@ -298,6 +305,7 @@ class Broker:
             return
         now = self.clock()
         cache: dict[Any, bytes] = {}
+        templates: dict[Any, PublishTemplate] = {}
         high = self.settings.write_buffer_high
         sent = dropped = 0
         topic = msg.topic
@@ -314,7 +322,7 @@ class Broker:
             if conn.filter_receive and not conn.authorizer.can_receive(topic):
                 continue
             if qos:
-                conn.deliver(Outgoing(msg, qos, retain, grant.identifiers))
+                conn.deliver(Outgoing(msg, qos, retain, grant.identifiers), templates)
                 sent += 1
                 continue
             key = (conn.version, retain, grant.identifiers)

@@ -25,7 +25,7 @@ from hubbub.broker.limits import TokenBucket
 from hubbub.broker.message import Message
 from hubbub.broker.sessions import Outgoing, Session
 from hubbub.errors import PeerError, ProtocolError
-from hubbub.mqtt.codec import encode, encode_publish
+from hubbub.mqtt.codec import PublishTemplate, encode, publish_template
 from hubbub.mqtt.decoder import Decoder
 from hubbub.mqtt.packets import (
     EMPTY_PROPERTIES,
@@ -144,6 +144,11 @@ class MqttProtocol(asyncio.Protocol):
                 self.handle(packet)
             except PeerError as exc:
                 self.peer_error(exc)
+                return
+            except Exception:
+                # Our bug, not the client's: log it, drop this client, keep serving others.
+                log.exception("error handling a packet from %s", self.peer_ip)
+                self.disconnect(0x80, R.SERVER_ERROR)
                 return
 
     def handle(self, packet: Packet) -> None:
@@ -315,25 +320,36 @@ class MqttProtocol(asyncio.Protocol):
             props = replace(props, subscription_identifiers=ids)
         return props
 
-    def deliver(self, out: Outgoing) -> None:
-        """A QoS 1/2 message: into the inflight window if there is room, else queued."""
+    def deliver(self, out: Outgoing, cache: dict[Any, PublishTemplate] | None = None) -> None:
+        """A QoS 1/2 message: into the inflight window if there is room, else queued.
+
+        ``cache`` (one per fan-out) shares one encoding per shape among subscribers; only
+        the packet identifier is stamped per subscriber.
+        """
         session = self.session
         assert session is not None
         if not session.queue and len(session.inflight) < self.send_quota:
-            self._send_inflight(session, out, session.allocate_pid(), dup=False)
+            self._send_inflight(session, out, session.allocate_pid(), False, cache)
         elif not session.enqueue(out):
             # Slow consumer: its queue is full. Disconnect it rather than grow
             # without bound or slow the publishers [docs/broker.md].
             self.broker.stats_slow_consumer()
             self.disconnect(0x97, R.THROTTLED, "queue full", abort=True)
 
-    def _send_inflight(self, session: Session, out: Outgoing, pid: int, dup: bool) -> None:
+    def _send_inflight(self, session: Session, out: Outgoing, pid: int, dup: bool,
+                       cache: dict[Any, PublishTemplate] | None = None) -> None:
         session.inflight[pid] = out
         msg = out.msg
-        props = (self.publish_props(msg, out.identifiers, self.clock())
-                 if self.version == MQTT_5 else EMPTY_PROPERTIES)
-        data = encode_publish(msg.topic, msg.payload, out.qos, out.retain, dup, pid, props,
-                              self.version)
+        key = (self.version, out.qos, out.retain, out.identifiers)
+        tpl = cache.get(key) if cache is not None else None
+        if tpl is None:
+            props = (self.publish_props(msg, out.identifiers, self.clock())
+                     if self.version == MQTT_5 else EMPTY_PROPERTIES)
+            tpl = publish_template(msg.topic, msg.payload, out.qos, out.retain, props,
+                                   self.version)
+            if cache is not None:
+                cache[key] = tpl
+        data = tpl.with_packet_id(pid, dup)
         if self.client_max_packet is not None and len(data) > self.client_max_packet:
             # Too big for the client: discard as if delivered [MQTT-3.1.2-25].
             del session.inflight[pid]

@@ -285,3 +285,19 @@ async def test_stats(env: Env) -> None:
     assert st["connections"] == 2 and st["messages_in"] >= 1 and st["messages_out"] >= 1
     assert st["subscriptions"] == 1 and st["sessions"] == 2
     assert asyncio.get_running_loop()
+
+
+async def test_garbage_after_connect_closes_cleanly(env: Env) -> None:
+    rng = random.Random(99)
+    for i in range(40):
+        c = await Client.connect(env.port, f"g{i}", version=rng.choice((4, 5)))
+        c.send_raw(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300))))
+        c.writer.write_eof()
+        try:
+            await c.closed(timeout=5)
+        except ConnectionError:
+            pass
+        await gone(env, f"g{i}")
+    assert len(env.broker.connections) == 0
+    ok = await Client.connect(env.port, "after")
+    assert (await ok.publish("x", qos=2)).reason_code == 0
