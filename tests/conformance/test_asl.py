@@ -11,6 +11,7 @@ Cases we do not pass are xfail(strict=True) with their reason, grouped in ``KNOW
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from functools import cache
@@ -33,6 +34,12 @@ KNOWN: dict[int, str] = {
     **{i: _ITEM_READER for i in (37, 927, 928, 929, 930, 931, 932, 933, 934, 935, 936, 937,
                                  938, 939, 940, 941, 942, 943, 944, 945, 947, 948, 1307)},
     1042: "AWS reports malformed JSON with the Java Jackson parser's own message text",
+    916: "ResultWriter (writing Map results to S3) is not supported",
+    1315: "ItemReader/ItemBatcher (S3-backed distributed Map) is not supported",
+    632: "an Express execution's ARN has an extra part and no RedriveCount; hubbub runs "
+         "every machine as a Standard one",
+    633: "the case names neither a fake handler nor a recorded result for its Lambda",
+    634: "the case names neither a fake handler nor a recorded result for its Lambda",
 }
 
 
@@ -46,6 +53,11 @@ KNOWN_HISTORY: dict[int, str] = {
 }
 
 
+# The account, region and role the recordings were made with (their masks expect them).
+RECORDED_ACCOUNT = {"account": "111111111111", "region": "us-east-1",
+                    "role_arn": "arn:aws:iam::111111111111:role/snf-role"}
+
+
 @cache
 def load_cases() -> list[dict[str, Any]]:
     if not CASES.exists():
@@ -54,17 +66,9 @@ def load_cases() -> list[dict[str, Any]]:
         return [json.loads(line) for line in f]
 
 
-def judged(case: dict[str, Any]) -> bool:
-    if case["kind"] == "execution":
-        return not case["expected_has_placeholders"]
-    return case["kind"] in ("invalid_definition", "validate_definition")
-
-
 def skip_reason(case: dict[str, Any]) -> str | None:
     if case["kind"] == "test_state":
         return "TestState API (single-state test calls) is not implemented"
-    if case["kind"] == "execution" and case["expected_has_placeholders"]:
-        return "expected output contains masked values (uuids, dates)"
     return None
 
 
@@ -114,7 +118,10 @@ def run_case(case: dict[str, Any]) -> tuple[Any, Any]:
     """(what we produced, what AWS produced), both normalised for comparison."""
     kind, expected = case["kind"], case["expected"]
     if kind == "execution":
-        return _normal(_execute(case)), _normal(_outcome(expected))
+        got, want = _normal(_execute(case)), _normal(_outcome(expected))
+        if case["expected_has_placeholders"]:
+            return _unmask(got, want, case)
+        return got, want
     if kind == "validate_definition":
         mtype = "EXPRESS" if "express" in case["source"].lower() else "STANDARD"
         diags = validate_definition(case["definition"], machine_type=mtype)
@@ -136,7 +143,7 @@ def run_case(case: dict[str, Any]) -> tuple[Any, Any]:
 
 def _run(case: dict[str, Any]) -> Any:
     start = datetime.strptime(case["recorded_date"], "%d-%m-%Y, %H:%M:%S").timestamp()
-    machine = StateMachine.from_definition(case["definition"])
+    machine = StateMachine.from_definition(case["definition"], **RECORDED_ACCOUNT)
     return machine.run_sync(json.loads(case["input"]), _task_runner(case), start=start)
 
 
@@ -178,6 +185,53 @@ def _normal(d: dict[str, Any]) -> Any:
         except json.JSONDecodeError:
             pass
     return json.loads(json.dumps(d), parse_int=float)
+
+
+# -- masked expectations ---------------------------------------------------------------
+# The recordings went through LocalStack's snapshot masks: regexes replaced values such as
+# bucket names in the text, JSONPath masks replaced fields with a word ("start-time"), and
+# generic masks replaced uuids, ARN parts and dates with placeholders ("<uuid:1>", "date").
+# We apply the case's regex masks to our result, then let placeholders match any string.
+
+_WILD_WORDS = {"date", "timestamp"}
+_PLACEHOLDER = re.compile(r"<[A-Za-z0-9_\-]+(?::\d+)?>")
+
+
+def _unmask(got: Any, want: Any, case: dict[str, Any]) -> tuple[Any, Any]:
+    text = json.dumps(got)
+    words = set(_WILD_WORDS)
+    for m in case.get("snapshot_masks") or []:
+        if m.get("type") == "RegexTransformer" and "regex" in m:
+            text = re.sub(m["regex"], m["replacement"].replace("\\", "\\\\"), text)
+        elif m.get("type") == "JsonpathTransformer":
+            words.add(m["replacement"])
+    try:
+        got = json.loads(text)
+    except json.JSONDecodeError:
+        return got, want
+    return (want if _loose(got, want, words) else got), want
+
+
+def _loose(got: Any, want: Any, words: set[str]) -> bool:
+    if isinstance(want, str):
+        if want in words:
+            return True
+        if isinstance(got, str) and want.startswith(("{", "[")):
+            try:
+                return _loose(json.loads(got), json.loads(want), words)
+            except json.JSONDecodeError:
+                pass
+        if _PLACEHOLDER.search(want) and isinstance(got, str):
+            parts = _PLACEHOLDER.split(want)
+            return re.fullmatch(".+?".join(re.escape(p) for p in parts), got, re.S) is not None
+        return bool(got == want)
+    if isinstance(want, dict):
+        return isinstance(got, dict) and got.keys() == want.keys() and all(
+            _loose(got[k], want[k], words) for k in want)
+    if isinstance(want, list):
+        return isinstance(got, list) and len(got) == len(want) and all(
+            _loose(g, w, words) for g, w in zip(got, want, strict=True))
+    return bool(got == want)
 
 
 def passes(case: dict[str, Any]) -> bool:

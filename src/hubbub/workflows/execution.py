@@ -30,6 +30,7 @@ from hubbub.workflows.machine import Frame, run_states
 from hubbub.workflows.payload import dumps
 from hubbub.workflows.validate import check
 
+#: What ARNs in the context object and history name when nothing else is configured.
 REGION, ACCOUNT = "local", "000000000000"
 
 
@@ -39,16 +40,21 @@ class StateMachine:
 
     name: str
     definition: dict[str, Any]
+    account: str = ACCOUNT
+    region: str = REGION
+    role_arn: str = f"arn:aws:iam::{ACCOUNT}:role/hubbub"
 
     @property
     def arn(self) -> str:
-        return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{self.name}"
+        return f"arn:aws:states:{self.region}:{self.account}:stateMachine:{self.name}"
 
     @classmethod
-    def from_definition(cls, definition: dict[str, Any] | str, name: str = "machine"
-                        ) -> StateMachine:
+    def from_definition(cls, definition: dict[str, Any] | str, name: str = "machine", *,
+                        account: str = ACCOUNT, region: str = REGION,
+                        role_arn: str | None = None) -> StateMachine:
         """Parse and validate; raises ``InvalidDefinition`` naming every offending path."""
-        return cls(name, check(definition))
+        return cls(name, check(definition), account, region,
+                   role_arn or f"arn:aws:iam::{account}:role/hubbub")
 
     def execution(self, input: Any, *, name: str, clock: Callable[[], float],
                   rng: random.Random | None = None) -> Execution:
@@ -100,7 +106,8 @@ class Execution:
 
     @property
     def arn(self) -> str:
-        return f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{self.machine.name}:{self.name}"
+        m = self.machine
+        return f"arn:aws:states:{m.region}:{m.account}:execution:{m.name}:{self.name}"
 
     @property
     def transitions(self) -> int:
@@ -110,7 +117,7 @@ class Execution:
         # The context object ``$$`` (Step Functions developer guide, "Context object").
         return {
             "Execution": {"Id": self.arn, "Input": self.input, "Name": self.name,
-                          "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/hubbub",
+                          "RoleArn": self.machine.role_arn,
                           "StartTime": iso(self.start_date), "RedriveCount": 0},
             "StateMachine": {"Id": self.machine.arn, "Name": self.machine.name},
         }

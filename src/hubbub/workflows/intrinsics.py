@@ -289,8 +289,11 @@ def _merge(a: list[Any], r: random.Random) -> Any:
 
 
 def _random(a: list[Any], r: random.Random) -> Any:
-    lo, hi = _int(a[0]), _int(a[1])
-    rr = random.Random(_int(a[2])) if len(a) > 2 else r
+    # AWS truncates non-integer bounds (recorded: MathRandom(12.5, 44.51) succeeds).
+    for v in a:
+        _need(_is_num(v), f"States.MathRandom: expected numbers, got {_json(v)}")
+    lo, hi = int(a[0]), int(a[1])
+    rr = random.Random(int(a[2])) if len(a) > 2 else r
     return rr.randrange(lo, hi) if hi > lo else lo
 
 

@@ -69,7 +69,9 @@ def run_states(block: dict[str, Any], doc: Any, frame: Frame) -> Branch:
         from hubbub.workflows.history import iso
 
         ctx = dict(frame.env.context)
-        ctx["State"] = {"EnteredTime": iso(now), "Name": name, "RetryCount": 0}
+        ctx["State"] = {"EnteredTime": iso(now), "Name": name}
+        if kind in ("Task", "Map", "Parallel"):  # recorded: only states that can retry
+            ctx["State"]["RetryCount"] = 0
         d = dialects.for_language(lang, ctx, frame.variables, frame.env.rng)
         try:
             output, nxt = yield from _run_with_retry(state, name, doc, d, frame, ctx)
@@ -94,7 +96,10 @@ def run_states(block: dict[str, Any], doc: Any, frame: Frame) -> Branch:
             if catcher is None:
                 raise exc from None
             err_out: dict[str, Any] = {"Error": exc.error}
-            err_out["Cause"] = exc.cause if exc.cause is not None else ""
+            # Recorded: a timeout has no cause, yet its Catch output says "" (other
+            # failures without a cause give null).
+            err_out["Cause"] = "" if exc.cause is None and exc.error == "States.Timeout" \
+                else exc.cause
             output = d.catch_output(catcher, doc, err_out)
             nxt = catcher["Next"]
             text = dumps(output)

@@ -110,8 +110,7 @@ class StateMachineRunner:
         try:
             out = await asyncio.wait_for(self.invoke_task(req.resource, req.input), req.timeout)
         except TimeoutError:
-            return TaskFailed("States.Timeout", f"Task {req.state_name} timed out after "
-                              f"{req.timeout} seconds")
+            return TaskFailed("States.Timeout")  # AWS gives a timeout no cause
         except StatesError as e:
             return TaskFailed(e.error, e.cause)
         except asyncio.CancelledError:
