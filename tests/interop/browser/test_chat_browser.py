@@ -67,12 +67,12 @@ class Page:
         await self.page.wait_for_selector('#status[data-state="online"]', timeout=15000)
 
     async def set_name(self, name: str) -> None:
-        box = self.page.get_by_label("Your name")
+        box = self.page.get_by_label("Your name", exact=True)
         await box.fill(name)
         await box.dispatch_event("change")
 
     async def say(self, text: str) -> None:
-        box = self.page.get_by_label("Message")
+        box = self.page.get_by_label("Message", exact=True)
         await box.fill(text)
         await box.press("Enter")
 
@@ -117,7 +117,7 @@ async def test_two_windows_talk_third_sees_history_and_presence(
         ARTIFACTS.mkdir(exist_ok=True)
         await c.page.screenshot(path=str(ARTIFACTS / "chat-room.png"))
         for p in (a, b, c):
-            assert p.problems == []
+            assert p.problems == [], "\n".join(p.problems)
     finally:
         await node.stop()
 
@@ -144,7 +144,7 @@ async def test_reload_keeps_name_and_history_and_xss_is_text(
         assert user == xss_name
         await a.page.reload()
         await a.online()
-        assert await a.page.get_by_label("Your name").input_value() == xss_name
+        assert await a.page.get_by_label("Your name", exact=True).input_value() == xss_name
         await a.wait_text("see https://example.com")
         assert await a.texts() == [xss_text]
         assert a.problems == []

@@ -38,7 +38,10 @@ const NICK_KEY = "hubbub.nick";
 ui.name.value = localStorage.getItem(NICK_KEY) || `guest-${Math.random().toString(36).slice(2, 6)}`;
 ui.name.addEventListener("change", () => {
   const v = ui.name.value.trim();
-  if (v) localStorage.setItem(NICK_KEY, v);
+  if (!v) return;
+  localStorage.setItem(NICK_KEY, v);
+  // announce the new name: the backend updates the room's presence list
+  publish("chat/out", { type: "join", room, user: v });
 });
 localStorage.setItem(NICK_KEY, ui.name.value);
 
@@ -65,12 +68,17 @@ function showNotice(text) {
 }
 
 // ---- credentials ----
-const TOKEN_KEY = "hubbub.token";
+// A tab keeps its own token (sessionStorage: a reload keeps the client id); the browser
+// keeps the last token (localStorage) so that a new tab keeps the identity with a new
+// client id, instead of taking over another tab's connection.
+const TAB_TOKEN = "hubbub.token";
+const IDENTITY_TOKEN = "hubbub.identity";
 async function getCredentials() {
-  const old = localStorage.getItem(TOKEN_KEY);
+  const mine = sessionStorage.getItem(TAB_TOKEN);
+  const known = localStorage.getItem(IDENTITY_TOKEN);
+  const body = mine ? { token: mine } : known ? { token: known, newClientId: true } : {};
   const res = await fetch("/api/credentials", {
-    method: "POST", headers: { "content-type": "application/json" },
-    body: JSON.stringify(old ? { token: old } : {}),
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
   });
   if (res.status === 429) {
     const wait = Number(res.headers.get("retry-after") || "5");
@@ -78,7 +86,8 @@ async function getCredentials() {
   }
   if (!res.ok) throw new Error(`credentials: HTTP ${res.status}`);
   const creds = await res.json();
-  localStorage.setItem(TOKEN_KEY, creds.token);
+  sessionStorage.setItem(TAB_TOKEN, creds.token);
+  localStorage.setItem(IDENTITY_TOKEN, creds.token);
   return creds;
 }
 
@@ -126,7 +135,10 @@ async function connect() {
   state.myId = state.creds.clientId;
   const client = mqtt.connect(state.creds.mqttUrl || wsUrl(), {
     clientId: state.creds.clientId, username: "guest", password: state.creds.token,
-    protocolVersion: 5, clean: true, reconnectPeriod: 0, connectTimeout: 10000, keepalive: 60,
+    protocolVersion: 5, clean: true, reconnectPeriod: 0, connectTimeout: 10000,
+    // native timers: the worker variant needs a blob: worker, which our CSP forbids; a
+    // 120 s keep-alive survives the one-minute timer throttling of hidden tabs
+    keepalive: 120, timerVariant: "native",
   });
   state.client = client;
   client.on("connect", () => onConnect(client));
