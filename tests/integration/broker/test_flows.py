@@ -170,3 +170,31 @@ async def test_failing_observer_gives_0x80_in_v5_and_closes_311(env: Env) -> Non
     old = await Client.connect(env.port, "p4", version=4)
     old.send(Publish("chat/out", b"x", 1, False, False, 1))
     assert await old.closed() == []  # no PUBACK: the client will resend on reconnect
+
+
+async def test_pipelined_connect_subscribe_publish(env: Env) -> None:
+    """Packets sent with CONNECT in one write wait for authentication, then run in order."""
+    from hubbub.mqtt.codec import encode
+    from hubbub.mqtt.packets import Connack, Connect, Suback, Subscribe
+
+    c = await Client.open(env.port, version=5)
+    c.send_raw(b"".join([
+        encode(Connect("MQTT", 5, True, 60, "pipe"), 5),
+        encode(Subscribe(1, (Subscription("pipe/t", 1),)), 5),
+        encode(Publish("pipe/t", b"to myself", 1, False, False, 2), 5),
+    ]))
+    assert isinstance(await c.recv(), Connack)
+    assert isinstance(await c.recv(), Suback)
+    kinds = {type(await c.recv()).__name__ for _ in range(2)}
+    assert kinds == {"Puback", "Publish"}
+
+
+async def test_takeover_keeps_persistent_session(env: Env) -> None:
+    props = Properties(session_expiry_interval=300)
+    first = await Client.connect(env.port, "dev", properties=props)
+    await first.subscribe("keep/t", qos=1)
+    second = await Client.connect(env.port, "dev", clean=False, properties=props)
+    assert second.connack.session_present
+    await first.closed()
+    await env.broker.publish("keep/t", b"still subscribed", qos=1)
+    assert (await second.recv_type(Publish)).payload == b"still subscribed"
