@@ -8,6 +8,9 @@ CONNECT (§3.1.3.2).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
+from itertools import compress
+from operator import attrgetter, is_not
 from typing import Any
 
 from hubbub.errors import MalformedPacket, ProtocolError, UsageError
@@ -81,6 +84,8 @@ SPECS: tuple[PropertySpec, ...] = (
     _spec(0x2A, "shared_subscription_available", BYTE, (_P.CONNACK,), boolean=True),
 )
 BY_ID = {s.ident: s for s in SPECS}
+_ALL_VALUES = attrgetter(*(s.name for s in SPECS))  # one C call instead of 27 getattrs
+_NOT_NONE = partial(is_not, None)
 SUBSCRIPTION_IDENTIFIER = 0x0B
 USER_PROPERTY = 0x26
 
@@ -154,9 +159,10 @@ def encode_properties(props: Properties, where: int) -> bytes:
     if props is EMPTY_PROPERTIES:
         return b"\x00"
     out: list[bytes] = []
-    for spec in SPECS:
-        value = getattr(props, spec.name)
-        if value is None or value == ():
+    values = _ALL_VALUES(props)
+    # compress/map run in C and skip the absent (None) fields, usually all but a few
+    for spec, value in compress(zip(SPECS, values, strict=True), map(_NOT_NONE, values)):
+        if value == ():
             continue
         if where not in spec.allowed:
             raise UsageError(f"property {spec.name} is not allowed in {_where(where)}")
