@@ -183,8 +183,6 @@ class ServerConnection:
                     raise ProtocolError("DISCONNECT sets a session expiry after CONNECT "
                                         "had 0 [MQTT-3.14.2-2]")
                 self.state = ConnectionState.CLOSED
-            case Auth() if self.version != MQTT_5:
-                raise ProtocolError("AUTH in MQTT 3.1.1")
         return packet
 
     def _receive_connect(self, c: Connect) -> None:
