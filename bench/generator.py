@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Any
 
-from bench import scenarios
+from bench import brokers, scenarios
 from bench.client import Target
 from bench.context import Context, Durations
 from bench.probe import Probe
@@ -57,6 +57,7 @@ def main(argv: list[str]) -> int:
     raise_nofile()
     if spec.get("cpu") is not None:
         os.sched_setaffinity(0, {int(spec["cpu"])})
+    boosted = brokers.boost()
     loop_name = spec.get("loop", "uvloop")
     if loop_name == "uvloop":
         import uvloop
@@ -65,6 +66,7 @@ def main(argv: list[str]) -> int:
     else:
         result = asyncio.run(_main(spec))
     result["loop"] = loop_name
+    result["priority"] = boosted
     print(json.dumps(result), flush=True)
     return 0
 

@@ -199,7 +199,9 @@ Rerun: `.venv/bin/python -m bench run` (full, ~10 min) or `--quick` (~2 min); se
   compare brokers within one run, not across days.
 - **Software**: {versions}.
 - **Setup**: each broker runs alone in its process, pinned to CPU 0; the load generator (one
-  asyncio process on uvloop, with its own MQTT 3.1.1 and RFC 6455 client) is pinned to CPU 1.
+  asyncio process on uvloop, with its own MQTT 3.1.1 and RFC 6455 client) is pinned to CPU 1;
+  both run at real-time priority (SCHED_RR 10; nice -10 if refused), so the other work on
+  this shared machine does not sit between them (each run's `priority` is in results.json).
   The three brokers are single-threaded, so ~100% CPU on a side means that side was the
   limit. Loopback only; every (broker, transport, scenario) gets a freshly started broker.
 - **Throughput**: subscribers' deliveries/s over a fixed window after a warmup; publishers
