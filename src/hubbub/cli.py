@@ -78,10 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "keys":
             from hubbub.admin import keys_command
-            return keys_command(cfg, args.action)
+            return int(keys_command(cfg, args.action))
         if args.command == "sfn":
             from hubbub.admin import sfn_command
-            return asyncio.run(sfn_command(cfg, args.action, args.target, args.input, args.name))
+            return int(asyncio.run(
+                sfn_command(cfg, args.action, args.target, args.input, args.name)))
     except HubbubError as exc:
         print(f"hubbub: error: {exc}", file=sys.stderr)
         return 2

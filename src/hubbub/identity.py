@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from hubbub.auth.credentials import CredentialIssuer
@@ -81,11 +81,11 @@ class TokenAuthenticator:
         return counter.record()
 
 
-def credentials_route(issuer: CredentialIssuer, mqtt_url: Callable[[dict[str, Any]], str]
-                      ) -> Callable[[dict[str, Any]], Any]:
+def credentials_route(issuer: CredentialIssuer, mqtt_url: Callable[[Any], str]
+                      ) -> Callable[[Any], Awaitable[Any]]:
     """``POST /api/credentials`` as an API Gateway v2 handler."""
 
-    async def handler(event: dict[str, Any]) -> dict[str, Any]:
+    async def handler(event: Any) -> dict[str, Any]:
         token = None
         new_client_id = False
         body = event.get("body") or ""

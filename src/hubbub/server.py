@@ -32,7 +32,7 @@ from hubbub.config import Config
 from hubbub.errors import ConfigError
 from hubbub.functions.runtime import FunctionRuntime, load_handler
 from hubbub.identity import ALLOW_ALL_POLICY, TokenAuthenticator, credentials_route, mqtt_url_for
-from hubbub.rules import RuleSpec, RulesEngine
+from hubbub.rules import RulesEngine, RuleSpec
 from hubbub.services import Services
 from hubbub.tables import create_table_engine
 from hubbub.tables.base import TableSpec
@@ -193,7 +193,7 @@ class Node:
             principal=origin.principal_id if origin else None, qos=msg.qos)
 
     def _route_handler(self, function: str) -> Any:
-        async def handler(event: dict[str, Any]) -> Any:
+        async def handler(event: Any) -> Any:
             return await self.services.call(function, event)
         return handler
 

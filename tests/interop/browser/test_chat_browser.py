@@ -13,8 +13,6 @@ from typing import Any
 
 import pytest
 
-from hubbub.server import Node
-
 from ...integration.chat.chatclient import ChatClient
 from ...integration.chat.conftest import start_node
 
