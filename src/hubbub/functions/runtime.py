@@ -66,7 +66,8 @@ class FunctionSpec:
             concurrency = int(raw.get("concurrency", 32))
             retries = int(raw.get("retries", 0))
         except (TypeError, ValueError):
-            raise ConfigError(f"function {name!r}: timeout/concurrency/retries must be numbers") from None
+            raise ConfigError(
+                f"function {name!r}: timeout/concurrency/retries must be numbers") from None
         if timeout <= 0 or concurrency < 1 or not 0 <= retries <= 5:
             raise ConfigError(f"function {name!r}: timeout > 0, concurrency >= 1, retries 0-5")
         return cls(name, handler, timeout, concurrency, retries)
