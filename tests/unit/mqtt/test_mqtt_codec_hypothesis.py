@@ -11,7 +11,7 @@ from mqtt_strategies import packets
 
 from hubbub.errors import HubbubError, PeerError
 from hubbub.mqtt.codec import Decoder, encode
-from hubbub.mqtt.connection import ConnectionState, ServerConnection
+from hubbub.mqtt.connection import ConnectionLimits, ConnectionState, ServerConnection
 from hubbub.mqtt.packets import Connack, Connect, Packet
 
 SETTINGS = settings(max_examples=150, deadline=None,
@@ -122,3 +122,26 @@ def test_garbage_after_connect_ends_in_a_clean_goodbye(version: int, garbage: by
         else:
             [packet] = decode_chunks([goodbye], 5)
             assert type(packet).__name__ == "Disconnect"
+
+
+CLIENT_TYPES = ("Publish", "Puback", "Pubrec", "Pubrel", "Pubcomp", "Subscribe",
+                "Unsubscribe", "Pingreq", "Disconnect", "Auth")
+
+
+@pytest.mark.parametrize("version", [4, 5])
+@FEW
+@given(data=st.data())
+def test_valid_client_traffic_only_ever_gives_packets_or_peer_errors(
+        version: int, data: st.DataObject) -> None:
+    traffic = data.draw(st.lists(packets(version).filter(
+        lambda p: type(p).__name__ in CLIENT_TYPES), max_size=6))
+    conn = ServerConnection(ConnectionLimits(receive_maximum=3, topic_alias_maximum=2))
+    conn.receive_data(encode(Connect(protocol_level=version, client_id="c"), version))
+    conn.send(Connack())
+    try:
+        got = conn.receive_data(b"".join(encode(p, version) for p in traffic))
+    except PeerError:
+        assert conn.state is ConnectionState.ERROR
+        assert isinstance(conn.goodbye(), bytes)
+    else:
+        assert len(got) <= len(traffic)
