@@ -111,8 +111,9 @@ def refuse(broker: Broker, conn: MqttProtocol, exc: PeerError, client_id: str = 
                  if version == MQTT_5 else EMPTY_PROPERTIES)
         conn.transport.write(encode(Connack(False, exc.mqtt_reason, props), version))
     reason = R.AUTH_ERROR if exc.mqtt_reason in (0x86, 0x87, 0x8C) else R.CLIENT_ERROR
-    if client_id and broker.settings.lifecycle_events and "+" not in client_id \
-            and "#" not in client_id:
+    # No event for ids that would bend its topic into a wildcard or into extra levels.
+    if client_id and broker.settings.lifecycle_events and \
+            not any(ch in client_id for ch in "+#/"):
         topic, payload = lifecycle.connect_failed(client_id, broker.clock(), "", conn.peer_ip,
                                                   reason)
         broker.publish_internal(topic, payload)

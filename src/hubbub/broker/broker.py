@@ -230,7 +230,7 @@ class Broker:
             raise PacketTooLarge(f"payload of {len(p.payload)} bytes exceeds "
                                  f"{s.max_payload_bytes}")
         validate_topic_name(topic, max_bytes=s.max_topic_bytes, max_levels=s.max_topic_levels)
-        if not conn.bucket.take():
+        if conn.bucket is not None and not conn.bucket.take():
             conn.disconnect(0x96, R.THROTTLED, f"more than {s.publish_rate:g} publishes/s")
             return None
         conn.check_inbound_quota(p.qos)

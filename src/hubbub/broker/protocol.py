@@ -87,7 +87,8 @@ class MqttProtocol(asyncio.Protocol):
         self.expires_at: float | None = None
         self.opened_at = self.last_rx = self.clock()
         self.reader = Decoder(s.max_packet_bytes)
-        self.bucket = TokenBucket(s.publish_rate, s.publish_burst, self.clock)
+        self.bucket = (TokenBucket(s.publish_rate, s.publish_burst, self.clock)
+                       if s.publish_rate > 0 else None)
         self.send_quota = s.max_inflight  # min(ours, client's Receive Maximum)
         self.client_max_packet: int | None = None
         self.aliases: dict[int, str] = {}

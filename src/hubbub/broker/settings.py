@@ -25,7 +25,8 @@ class BrokerSettings:
     max_topic_levels: int = 8
     # IoT Core: client id at most 128 bytes.
     max_client_id_bytes: int = 128
-    # IoT Core: 100 publish requests per second per connection (token bucket, burst = rate).
+    # IoT Core: 100 publish requests per second per connection (token bucket, burst = rate);
+    # 0 turns the limit off (benchmarks, trusted backends).
     publish_rate: float = 100.0
     publish_burst: float = 100.0
     # IoT Core: 50 subscriptions per connection (counted per session).
