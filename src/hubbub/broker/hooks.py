@@ -16,6 +16,8 @@ from hubbub.broker.message import Message
 
 TransportKind = Literal["tcp", "ws"]
 
+_NO_ATTRIBUTES: Mapping[str, object] = MappingProxyType({})
+
 
 @dataclass(frozen=True)
 class ConnectRequest:
@@ -36,7 +38,7 @@ class Identity:
 
     principal_id: str
     client_id: str
-    attributes: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    attributes: Mapping[str, object] = field(default_factory=lambda: _NO_ATTRIBUTES)
 
 
 #: The origin of in-process publishes made by the application's backend.

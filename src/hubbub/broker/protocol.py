@@ -69,6 +69,14 @@ class _Ack:
 class MqttProtocol(asyncio.Protocol):
     """One client connection. Created by ``Broker.protocol_factory``."""
 
+    # Slots: thousands of these live at once; a per-instance dict would double their size.
+    __slots__ = ("broker", "settings", "clock", "transport", "state", "version", "session",
+                 "identity", "authorizer", "filter_receive", "peer_ip", "transport_kind",
+                 "is_ws", "keepalive", "expires_at", "opened_at", "last_rx", "reader",
+                 "bucket", "send_quota", "client_max_packet", "aliases", "inbound_unacked",
+                 "will", "will_delay", "close_reason", "clean_disconnect", "_acks",
+                 "__weakref__")
+
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
         s = self.settings = broker.settings
@@ -97,7 +105,7 @@ class MqttProtocol(asyncio.Protocol):
         self.will_delay = 0
         self.close_reason: DisconnectReason = R.CONNECTION_LOST
         self.clean_disconnect = False
-        self._acks: deque[_Ack] = deque()
+        self._acks: deque[_Ack] | None = None  # created on the first delayed ack
 
     # --- asyncio.Protocol ----------------------------------------------------------
 
@@ -130,7 +138,7 @@ class MqttProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.state = CLOSED
-        self._acks.clear()
+        self._acks = None
         self.broker.connection_closed(self)
 
     # --- packet handling -------------------------------------------------------------
@@ -235,6 +243,8 @@ class MqttProtocol(asyncio.Protocol):
             self._write_ack(packet, qos, failed=False)
             return
         slot = _Ack(packet, len(awaitables), qos)
+        if self._acks is None:
+            self._acks = deque()
         self._acks.append(slot)
         for aw in awaitables:
             fut = asyncio.ensure_future(aw)
