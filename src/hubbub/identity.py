@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from hubbub.auth.credentials import CredentialIssuer
-from hubbub.auth.policy import PolicyEngine
+from hubbub.auth.policy import PolicyEngine, check_client_id
 from hubbub.auth.tokens import TokenService
 from hubbub.auth.violations import ViolationCounter
 from hubbub.broker.hooks import (
@@ -40,6 +40,13 @@ class TokenAuthenticator:
         self._violations: dict[str, ViolationCounter] = {}
 
     async def authenticate(self, req: ConnectRequest) -> ConnectDecision:
+        try:
+            # docs/security.md: ids with '+', '#' or '/' get 0x85 whatever the policy or
+            # token says ('/' would make chat/in/${iot:ClientId} another path).
+            check_client_id(req.client_id)
+        except NotAuthorized as exc:
+            log.info("refused %r from %s: %s", req.client_id, req.peer_ip, exc)
+            return ConnectDecision.refuse(exc.mqtt_reason)
         if not req.password:
             return self._anonymous_decision(req)
         try:
