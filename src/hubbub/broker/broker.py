@@ -19,7 +19,7 @@ from hubbub.broker import admission, subscriptions
 from hubbub.broker.hooks import BACKEND, Authenticator, Identity, PublishObserver, ViolationHook
 from hubbub.broker.lifecycle import RESERVED_PREFIX, DisconnectReason
 from hubbub.broker.message import Message
-from hubbub.broker.protocol import CLOSED, CONNECTED, NEW, MqttProtocol
+from hubbub.broker.protocol import CLOSED, CONNECTED, CONNECTING, NEW, MqttProtocol
 from hubbub.broker.retained import RetainedStore
 from hubbub.broker.router import Router
 from hubbub.broker.sessions import Outgoing, Session, SessionStore
@@ -134,6 +134,21 @@ class Broker:
         if msg.retain:
             self.retained.set(msg)
         self.fan_out(msg, None)
+
+    def is_connected(self, client_id: str) -> bool:
+        session = self.sessions.get(client_id)
+        return session is not None and session.link is not None
+
+    def disconnect_client(self, client_id: str, reason: int = 0x98,
+                          message: str = "administrative action") -> bool:
+        """Close ``client_id``'s connection (v5 DISCONNECT ``reason``, default 0x98
+        Administrative action; lifecycle SERVER_INITIATED_DISCONNECT). False if offline."""
+        session = self.sessions.get(client_id)
+        conn: Any = session.link if session is not None else None
+        if conn is None:
+            return False
+        conn.disconnect(reason, R.SERVER_INITIATED_DISCONNECT, message)
+        return True
 
     def stats(self) -> dict[str, int]:
         """Counters and gauges for monitoring."""
@@ -406,8 +421,9 @@ class Broker:
         now = self.clock()
         s = self.settings
         for conn in list(self.connections):
-            if conn.state == NEW and now - conn.opened_at > s.connect_timeout:
-                conn.abort(R.CLIENT_ERROR)  # a socket that never sent CONNECT
+            if conn.state in (NEW, CONNECTING) and now - conn.opened_at > s.connect_timeout:
+                # A socket that never sent CONNECT, or an authenticator that never answered.
+                conn.abort(R.CLIENT_ERROR)
             elif conn.state == CONNECTED:
                 if conn.keepalive and now - conn.last_rx > conn.keepalive * s.keepalive_grace:
                     conn.disconnect(0x8D, R.MQTT_KEEP_ALIVE_TIMEOUT, "keep alive timeout")

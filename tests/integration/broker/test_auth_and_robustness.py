@@ -301,3 +301,37 @@ async def test_garbage_after_connect_closes_cleanly(env: Env) -> None:
     assert len(env.broker.connections) == 0
     ok = await Client.connect(env.port, "after")
     assert (await ok.publish("x", qos=2)).reason_code == 0
+
+
+async def test_disconnect_client_and_is_connected(env: Env) -> None:
+    c = await Client.connect(env.port, "kick")
+    assert env.broker.is_connected("kick") and not env.broker.is_connected("nobody")
+    assert env.broker.disconnect_client("kick")
+    last = (await c.closed())[-1]
+    assert isinstance(last, Disconnect) and last.reason_code == 0x98
+    assert (await gone(env, "kick"))["disconnectReason"] == "SERVER_INITIATED_DISCONNECT"
+    assert not env.broker.disconnect_client("kick")
+
+
+async def test_authenticator_that_never_answers_is_timed_out() -> None:
+    never = asyncio.Event()
+
+    class Hang:
+        async def authenticate(self, req: ConnectRequest) -> ConnectDecision:
+            await never.wait()
+            raise AssertionError("unreachable")
+
+    env = await make_env(authenticator=Hang())
+    try:
+        from hubbub.mqtt.packets import Connect
+
+        c = await Client.open(env.port, version=5)
+        c.send(Connect("MQTT", 5, True, 60, "hang"))
+        while not env.broker.connections:
+            await asyncio.sleep(0)  # yield until the broker has the socket (no timer)
+        env.clock.advance(env.broker.settings.connect_timeout + 1)
+        env.broker.sweep()
+        assert await c.closed() == []
+    finally:
+        never.set()
+        await env.broker.shutdown()
