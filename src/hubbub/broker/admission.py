@@ -131,6 +131,9 @@ def attach(broker: Broker, conn: MqttProtocol, c: Connect, cid: str, assigned: b
     assert identity is not None
     old = broker.sessions.get(cid)
     if old is not None and old.link is not None:
+        if not s.allow_takeover:
+            refuse(broker, conn, _refused(0x85, "client id is in use"), cid)
+            return
         old_conn: Any = old.link
         # A second connection with the same client id closes the first [MQTT-3.1.4-3].
         old_conn.disconnect(0x8E, R.DUPLICATE_CLIENTID, "session taken over")

@@ -53,7 +53,8 @@ class BrokerSettings:
     # Transport write buffer above which QoS 0 messages are dropped (and counted): a slow
     # reader never makes the broker buffer without bound, nor slows the others.
     write_buffer_high: int = 1024 * 1024
-    # IoT Core: a second connection with the same client id disconnects the first.
+    # IoT Core: a second connection with the same client id disconnects the first;
+    # False refuses the second instead (CONNACK 0x85 / 3.1.1 return code 2).
     allow_takeover: bool = True
     # IoT Core: topic alias maximum 8.
     topic_alias_maximum: int = 8

@@ -239,3 +239,17 @@ async def test_offline_queue_bounded(env: Env) -> None:
 async def test_connack_is_first(env: Env) -> None:
     c = await Client.connect(env.port, "first")
     assert isinstance(c.connack, Connack)
+
+
+async def test_takeover_can_be_turned_off() -> None:
+    from broker_env import make_env
+
+    from hubbub.broker.settings import BrokerSettings
+
+    e = await make_env(BrokerSettings(sweep_interval=0, allow_takeover=False))
+    try:
+        first = await Client.connect(e.port, "only")
+        await Client.connect(e.port, "only", expect=0x85)
+        assert (await first.publish("still/here", qos=1)).reason_code == 0
+    finally:
+        await e.broker.shutdown()
