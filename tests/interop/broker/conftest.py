@@ -1,20 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import pytest
+from broker_interop_env import Servers
 
 from hubbub.broker.broker import Broker
 from hubbub.broker.hooks import AllowAll
 from hubbub.broker.settings import BrokerSettings
-
-
-@dataclass
-class Servers:
-    broker: Broker
-    tcp_port: int
-    ws_port: int
 
 
 @pytest.fixture

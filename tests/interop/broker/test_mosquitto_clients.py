@@ -6,7 +6,7 @@ import asyncio
 import shutil
 
 import pytest
-from conftest import Servers
+from broker_interop_env import Servers
 
 pytestmark = [
     pytest.mark.interop,

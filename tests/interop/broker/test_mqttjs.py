@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import Servers
+from broker_interop_env import Servers
 
 JS = Path(__file__).resolve().parents[1] / "js"
 
