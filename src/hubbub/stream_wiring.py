@@ -1,10 +1,234 @@
-"""Streams of the application and their consumers (filled in with hubbub.streams)."""
+"""Streams of the application and their consumers, on the engine the config chose.
+
+``start_streams`` opens the stream engine (``sqlite``: ``<data>/stream.sqlite3``, a file of
+its own so stream puts never contend with table writes for SQLite's one writer lock;
+``redis``: ``cfg.redis_url``; ``memory``), creates every declared stream, hands the engine
+to ``Services`` (the rules' ``kinesis`` action and the sdk's ``put_record`` reach it
+there) and starts one ``StreamConsumer`` per declared consumer, invoking the function
+through ``Services.call`` so that the function's sdk calls work.
+
+It also runs the node's housekeeping: every ``HOUSEKEEPING_S`` seconds it trims expired
+stream records and sweeps expired table items (TTL), which nobody else does.
+
+Backpressure: the engine's put gate refuses a put with ``LimitExceeded`` at once when too
+many records wait for storage; the rule's kinesis action then fails (the rules engine
+logs it and runs the rule's errorAction, if any) and the record is dropped and counted in
+``engine.stats.rejected``. Nothing waits, so a burst on ``chat/stream`` cannot hold up
+``chat/out``: those are other rules writing to another file.
+
+Consumers start once the node is up (their function publishes through the broker).
+Stop order (``node._stack`` unwinds last-in first-out, and the broker was pushed after
+us, so it stops first): housekeeping, consumers (a batch in flight is delivered again
+after a restart: at least once), then the engine.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hubbub.app import StreamConsumerDecl, StreamDecl
+from hubbub.errors import ConfigError
+from hubbub.streams import StreamEngine, create_stream_engine
+from hubbub.streams.base import StreamSpec, consumer_lag
+from hubbub.streams.batcher import BatchSettings, EventSource
+from hubbub.streams.consumer import StreamConsumer
 
-async def start_streams(node: Any, data: Path) -> None:
-    return None
+log = logging.getLogger("hubbub.streams")
+
+#: How often expired stream records and table items are removed. Both are already
+#: invisible once expired; this only reclaims space, so once a minute is plenty.
+HOUSEKEEPING_S = 60.0
+#: Records waiting for storage before puts are refused (the engine's put gate).
+MAX_IN_FLIGHT = 10_000
+#: A consumer looks for records put by other processes (other nodes on Redis) this often;
+#: records put in this process wake it at once.
+POLL_INTERVAL_S = 1.0
+#: Application setting that overrides every consumer's batching window (ms), for tests
+#: and the benchmark: ``[app] streamBatchingWindowMs = 50`` in the config file.
+WINDOW_SETTING = "streamBatchingWindowMs"
+#: How often the consumers' start checks whether the node has finished starting.
+STARTUP_POLL_S = 0.01
+#: How often ``wait_caught_up`` looks at the checkpoints while a window is open.
+CAUGHT_UP_POLL_S = 0.01
+
+
+@dataclass
+class StreamRuntime:
+    """What ``start_streams`` started: the engine, the consumers, housekeeping counters."""
+
+    engine: StreamEngine
+    consumers: dict[str, StreamConsumer] = field(default_factory=dict)  # "stream/function"
+    housekeeping_runs: int = 0
+    trimmed_records: int = 0
+    swept_items: int = 0
+    housekeeping_errors: int = 0
+    started: asyncio.Event = field(default_factory=asyncio.Event)  # consumers running
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for the benchmark and operators: puts accepted and dropped by the
+        put gate, and per consumer its invocations, records and iterator age (ms)."""
+        return {
+            "engine": asdict(self.engine.stats),
+            "consumers": {name: {**asdict(c.stats), "iterator_age_ms": c.iterator_age_ms()}
+                          for name, c in self.consumers.items()},
+            "housekeeping": {"runs": self.housekeeping_runs,
+                             "trimmed_records": self.trimmed_records,
+                             "swept_items": self.swept_items,
+                             "errors": self.housekeeping_errors},
+        }
+
+    async def lag(self, now: float | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Per consumer and shard: checkpoint, whether records wait, age of the oldest (ms)."""
+        now = time.time() if now is None else now
+        out: dict[str, list[dict[str, Any]]] = {}
+        for name, c in self.consumers.items():
+            out[name] = [asdict(s) for s in await consumer_lag(self.engine, c.stream,
+                                                               c.consumer, now)]
+        return out
+
+    async def wait_caught_up(self) -> None:
+        """Return once every consumer has checkpointed (or discarded) every record put so
+        far. For tests, the benchmark and orderly shutdown."""
+        await self.started.wait()
+        for c in self.consumers.values():
+            while True:
+                await c.wait_caught_up()
+                # StreamConsumer.wait_caught_up also returns while records wait in the
+                # batcher for the window to close; the checkpoints say when they are done.
+                if await self._checkpointed(c):
+                    break
+                await asyncio.sleep(CAUGHT_UP_POLL_S)
+
+    async def _checkpointed(self, c: StreamConsumer) -> bool:
+        for sid in self.engine.shard_ids(c.stream):
+            latest = await self.engine.latest_sequence(c.stream, sid)
+            done = await self.engine.get_checkpoint(c.stream, c.consumer, sid)
+            if latest is not None and (done is None or int(done) < int(latest)):
+                return False
+        return True
+
+
+def open_engine(node: Any, data: Path) -> StreamEngine:
+    cfg = node.cfg
+    clock = getattr(node, "_clock", time.time)
+    if cfg.stream_engine == "sqlite":
+        return create_stream_engine("sqlite", data / "stream.sqlite3", clock=clock,
+                                    max_in_flight=MAX_IN_FLIGHT)
+    if cfg.stream_engine == "redis":
+        if not cfg.redis_url:
+            raise ConfigError("the redis stream engine needs redis_url")
+        return create_stream_engine("redis", cfg.redis_url, clock=clock,
+                                    max_in_flight=MAX_IN_FLIGHT)
+    if cfg.stream_engine == "memory":
+        return create_stream_engine("memory", clock=clock, max_in_flight=MAX_IN_FLIGHT)
+    raise ConfigError(f"stream_engine: unknown engine {cfg.stream_engine!r}")
+
+
+def batch_settings(decl: StreamConsumerDecl, settings: Any) -> BatchSettings:
+    """A manifest consumer's settings in Lambda's terms (maxAttempts counts the first try)."""
+    window = decl.batching_window_ms
+    override = settings.get(WINDOW_SETTING) if hasattr(settings, "get") else None
+    if override is not None:
+        window = int(override)
+    if decl.max_attempts < 1:
+        raise ConfigError(f"consumer {decl.function!r}: maxAttempts must be at least 1")
+    try:
+        return BatchSettings(batch_size=decl.batch_size, window_ms=float(window),
+                             max_retry_attempts=decl.max_attempts - 1,
+                             max_buffered=max(1000, decl.batch_size))
+    except Exception as exc:  # UsageError from BatchSettings: the manifest is wrong
+        raise ConfigError(f"consumer {decl.function!r}: {exc}") from None
+
+
+def _consumer(node: Any, runtime: StreamRuntime, stream: StreamDecl,
+              decl: StreamConsumerDecl) -> StreamConsumer:
+    services = node.services
+    if decl.on_failure is not None and decl.on_failure not in services.functions:
+        raise ConfigError(f"streams.{stream.name}: onFailure names unknown function "
+                          f"{decl.on_failure!r}")
+
+    async def invoke(event: dict[str, Any]) -> Any:
+        return await services.call(decl.function, event)
+
+    on_failure = None
+    if decl.on_failure is not None:
+        target = decl.on_failure
+
+        async def on_failure(payload: dict[str, Any]) -> None:
+            await services.call(target, payload)
+
+    return StreamConsumer(
+        runtime.engine, stream.name, decl.function, invoke,
+        settings=batch_settings(decl, services.settings), on_failure=on_failure,
+        source=EventSource(stream.name, function_name=decl.function),
+        poll_interval=POLL_INTERVAL_S, clock=getattr(node, "_clock", time.time))
+
+
+async def _housekeeping(node: Any, runtime: StreamRuntime, interval: float) -> None:
+    tables = getattr(node, "_table_engine", None)
+    while True:
+        await asyncio.sleep(interval)
+        runtime.housekeeping_runs += 1
+        try:
+            runtime.trimmed_records += await runtime.engine.trim_expired()
+            if tables is not None:
+                runtime.swept_items += await tables.sweep_expired()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a disk or Redis error: say it, try again next time
+            runtime.housekeeping_errors += 1
+            log.exception("housekeeping (trim expired records, sweep expired items)")
+
+
+async def start_streams(node: Any, data: Path, *,
+                        housekeeping_interval: float = HOUSEKEEPING_S) -> StreamRuntime:
+    """Open the engine, create the streams, start consumers and housekeeping; register
+    their shutdown on ``node._stack``. The runtime is also ``node.stream_runtime``."""
+    engine = open_engine(node, data)
+    await engine.open()
+    stack: contextlib.AsyncExitStack = node._stack
+    stack.push_async_callback(engine.close)
+    runtime = StreamRuntime(engine)
+    for decl in node.app.streams.values():
+        await engine.create_stream(StreamSpec(decl.name, decl.shards,
+                                              decl.retention_hours * 3600.0))
+    node.services.streams = engine
+    node.stream_runtime = runtime
+    consumers = [(decl, c) for decl in node.app.streams.values() for c in decl.consumers]
+    for decl, c in consumers:  # built now so that a bad manifest fails the start
+        runtime.consumers[f"{decl.name}/{c.function}"] = _consumer(node, runtime, decl, c)
+
+    async def run() -> None:
+        # Consumers start once the node is up: a batch left from before a restart calls
+        # the function at once, and its publishes need the broker (assigned later in
+        # Node._start). Polling for it costs a few wake-ups at startup only.
+        while not hasattr(node, "web"):
+            await asyncio.sleep(STARTUP_POLL_S)
+        for consumer in runtime.consumers.values():
+            await consumer.start()
+        runtime.started.set()
+        await _housekeeping(node, runtime, housekeeping_interval)
+
+    task = asyncio.create_task(run(), name="hubbub-streams")
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        for consumer in runtime.consumers.values():
+            await consumer.stop()
+
+    stack.push_async_callback(stop)
+    return runtime
+
+
+def stream_runtime(node: Any) -> StreamRuntime | None:
+    """The node's stream runtime (None when the application declares no streams)."""
+    runtime: StreamRuntime | None = getattr(node, "stream_runtime", None)
+    return runtime

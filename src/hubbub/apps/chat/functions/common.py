@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hubbub.functions import sdk
-from hubbub.tables.base import lt
+from hubbub.tables.base import between, lt
 
 INBOX = "chat/in/{}"
 ROOM = "chat/pub/{}"
@@ -35,9 +35,31 @@ async def history_page(room: str, *, before: str | None, limit: int) -> dict[str
     with the cursor for the page before it (None when the room has nothing older)."""
     page = await sdk.table("chat").query(room, lt(before) if before else None,
                                          forward=False, limit=limit)
-    items = [public_message(i) for i in reversed(page.items)]
+    items = await with_reactions(room, [public_message(i) for i in reversed(page.items)])
     older = items[0]["id"] if items and page.next_cursor else None
     return {"messages": items, "before": older}
+
+
+async def with_reactions(room: str, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add each message's reaction counts (``reactions``: {emoji: n}) from the ``reactions``
+    table, written by the stream function: one range query over the page's ids."""
+    ids = [m["id"] for m in messages if isinstance(m.get("id"), str)]
+    if not ids:
+        return messages
+    counts: dict[str, Any] = {}
+    cursor = None
+    while True:  # a page of messages has at most one reactions item per message
+        page = await sdk.table("reactions").query(room, between(min(ids), max(ids)),
+                                                  limit=1000, cursor=cursor)
+        counts.update((i["messageId"], i.get("counts")) for i in page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    for m in messages:
+        c = counts.get(m.get("id"))
+        if c:
+            m["reactions"] = c
+    return messages
 
 
 async def members(room: str) -> list[dict[str, Any]]:

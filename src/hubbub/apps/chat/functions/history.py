@@ -12,7 +12,7 @@ from hubbub.functions import sdk
 from hubbub.tables.base import gt
 
 from . import validate
-from .common import history_page, public_message
+from .common import history_page, public_message, with_reactions
 
 
 def _response(status: int, body: dict[str, Any]) -> dict[str, Any]:
@@ -43,7 +43,7 @@ async def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             return _response(400, {"message": "bad message id", "code": "bad_arguments"})
     if after:
         page = await sdk.table("chat").query(room, gt(after), forward=True, limit=limit)
-        messages = [public_message(i) for i in page.items]
+        messages = await with_reactions(room, [public_message(i) for i in page.items])
         return _response(200, {"room": room, "messages": messages,
                                "more": page.next_cursor is not None})
     result = await history_page(room, before=before, limit=limit)

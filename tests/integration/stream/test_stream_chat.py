@@ -1,0 +1,241 @@
+"""The chat on the stream, with a real node and real paho-mqtt clients: typing folded per
+window, reactions counted, stored and shown in history, far fewer function calls than
+records, bad records skipped, a burst on the stream dropped (and counted) without
+holding up chat messages."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Callable
+from typing import Any
+
+from hubbub.server import Node
+from hubbub.stream_wiring import StreamRuntime
+
+from ..chat.chatclient import ChatClient, aget_json
+
+
+def runtime(node: Node) -> StreamRuntime:
+    rt = getattr(node, "stream_runtime", None)
+    assert isinstance(rt, StreamRuntime)
+    return rt
+
+
+def calls(node: Node) -> int:
+    return node.services.functions.stats["stream"]["invocations"]
+
+
+def of_type(kind: str, pred: Callable[[dict[str, Any]], bool] = lambda p: True
+            ) -> Callable[[str, Any], bool]:
+    return lambda t, p: isinstance(p, dict) and p.get("type") == kind and pred(p)
+
+
+async def acked(*infos: Any) -> None:
+    """Wait for the PUBACKs of QoS 1 publishes (acknowledged = put in the stream)."""
+    for info in infos:
+        await asyncio.to_thread(info.wait_for_publish, 10)
+        assert info.is_published()
+
+
+async def joined(node: Node, room: str, *users: str) -> list[ChatClient]:
+    clients = []
+    for user in users:
+        c = await ChatClient.create(node.url)
+        assert await c.connect() == 0
+        await c.join(room, user)
+        clients.append(c)
+    return clients
+
+
+async def say(c: ChatClient, room: str, user: str, text: str) -> str:
+    c.say(room, user, text)
+    msg = await c.expect(of_type("message", lambda p: p["text"] == text))
+    return str(msg["id"])
+
+
+def typing(room: str, user: str) -> dict[str, Any]:
+    return {"type": "typing", "room": room, "user": user}
+
+
+def reaction(room: str, user: str, message_id: str, emoji: str) -> dict[str, Any]:
+    return {"type": "reaction", "room": room, "user": user, "messageId": message_id,
+            "emoji": emoji}
+
+
+async def test_typing_from_two_clients_is_one_room_update(node: Node) -> None:
+    alice, bob, carol = await joined(node, "den", "alice", "bob", "carol")
+    try:
+        await runtime(node).wait_caught_up()
+        before = calls(node)
+        infos = [c.publish("chat/stream", typing("den", name))
+                 for _ in range(5) for c, name in ((alice, "alice"), (bob, "bob"))]
+        await acked(*infos)
+        update = await carol.expect(of_type("typing"))
+        assert update == {"type": "typing", "room": "den", "users": ["alice", "bob"]}
+        await runtime(node).wait_caught_up()
+        assert calls(node) - before == 1  # ten records, one invocation, one update
+        # typing records are not chat messages
+        status, page = await aget_json(f"{node.url}/api/rooms/den/messages")
+        assert status == 200 and page["messages"] == []
+    finally:
+        for c in (alice, bob, carol):
+            c.close()
+
+
+async def test_reactions_are_counted_stored_and_in_history(node: Node) -> None:
+    alice, bob = await joined(node, "hall", "alice", "bob")
+    try:
+        first = await say(alice, "hall", "alice", "react to me")
+        second = await say(alice, "hall", "alice", "and to me")
+        await bob.expect(of_type("message", lambda p: p["id"] == second))
+        await acked(
+            alice.publish("chat/stream", reaction("hall", "alice", first, "👍")),
+            alice.publish("chat/stream", reaction("hall", "alice", first, "👍")),  # once
+            bob.publish("chat/stream", reaction("hall", "bob", first, "👍")),
+            bob.publish("chat/stream", reaction("hall", "bob", first, "❤️")),
+            bob.publish("chat/stream", reaction("hall", "bob", second, "🎉")),
+            # refused: not an offered emoji, an unknown message, another room's message
+            bob.publish("chat/stream", reaction("hall", "bob", first, "<b>x</b>")),
+            bob.publish("chat/stream", reaction("hall", "bob", "1-nope", "👍")),
+            bob.publish("chat/stream", reaction("elsewhere", "bob", first, "👍")),
+        )
+        update = await alice.expect(of_type("reactions"))
+        assert update == {"type": "reactions", "room": "hall",
+                          "counts": {first: {"👍": 2, "❤️": 1}, second: {"🎉": 1}}}
+        assert await bob.expect(of_type("reactions")) == update
+        # a later window adds to the totals
+        await acked(alice.publish("chat/stream", reaction("hall", "alice", first, "❤️")))
+        update = await bob.expect(of_type("reactions"))
+        assert update["counts"] == {first: {"👍": 2, "❤️": 2}}
+
+        status, page = await aget_json(f"{node.url}/api/rooms/hall/messages")
+        assert status == 200
+        assert [(m["text"], m.get("reactions")) for m in page["messages"]] == [
+            ("react to me", {"👍": 2, "❤️": 2}), ("and to me", {"🎉": 1})]
+        status, page = await aget_json(f"{node.url}/api/rooms/hall/messages?after={first}")
+        assert [m.get("reactions") for m in page["messages"]] == [{"🎉": 1}]
+        carol, = await joined(node, "hall", "carol")  # the welcome's history has them too
+        carol.close()
+        item = await node.services.table("reactions").get("hall", first)
+        assert item is not None and item["counts"] == {"👍": 2, "❤️": 2}
+        assert await node.services.table("reactions").get("hall", "1-nope") is None
+        assert await node.services.table("reactions").get("elsewhere", first) is None
+    finally:
+        alice.close()
+        bob.close()
+
+
+async def test_welcome_history_carries_reactions(node: Node) -> None:
+    alice, = await joined(node, "attic", "alice")
+    try:
+        mid = await say(alice, "attic", "alice", "hello")
+        await acked(alice.publish("chat/stream", reaction("attic", "alice", mid, "😂")))
+        await alice.expect(of_type("reactions"))
+        bob = await ChatClient.create(node.url)
+        await bob.connect()
+        welcome = await bob.join("attic", "bob")
+        bob.close()
+        assert welcome["history"]["messages"][0]["reactions"] == {"😂": 1}
+    finally:
+        alice.close()
+
+
+async def test_function_calls_per_record_far_below_one(node: Node) -> None:
+    clients = await joined(node, "arena", "a", "b", "c", "d")
+    try:
+        mid = await say(clients[0], "arena", "a", "vote")
+        await runtime(node).wait_caught_up()
+        before = calls(node)
+        infos = []
+        for i in range(40):  # 80 publishes per client: under IoT Core's 100/s per connection
+            for c, name in zip(clients, "abcd", strict=True):
+                infos.append(c.publish("chat/stream", typing("arena", name)))
+                infos.append(c.publish("chat/stream",
+                                       reaction("arena", name, mid, "👍❤️😂🎉"[i % 4])))
+        await acked(*infos)
+        await runtime(node).wait_caught_up()
+        n = calls(node) - before
+        assert 1 <= n <= 10, n  # 320 records
+        assert n / len(infos) < 0.05
+        stats = runtime(node).stats()["consumers"]["chat/stream"]
+        assert stats["records_checkpointed"] >= len(infos)
+        assert stats["records_discarded"] == 0
+        item = await node.services.table("reactions").get("arena", mid)
+        assert item is not None and sum(item["counts"].values()) >= 4
+    finally:
+        for c in clients:
+            c.close()
+
+
+def _record(seq: int, data: bytes, shard: str = "shardId-000000000000") -> dict[str, Any]:
+    return {"kinesis": {"partitionKey": "x", "sequenceNumber": f"{seq:040d}",
+                        "data": base64.b64encode(data).decode(),
+                        "approximateArrivalTimestamp": 1.0e12},
+            "eventID": f"{shard}:{seq:040d}", "eventSource": "aws:kinesis"}
+
+
+async def test_bad_records_are_skipped_not_retried(node: Node) -> None:
+    garbage = [b"not json", b"[1,2]", b'{"type":"typing","room":"a/b","user":"x"}',
+               b'{"type":"typing","room":"r","user":""}', b'{"type":"dance","room":"r",'
+               b'"user":"x"}', b'{"type":"reaction","room":"r","user":"x","emoji":"\xf0\x9f\x91\x8d"}',
+               json.dumps({"type": "reaction", "room": "r", "user": "x", "messageId": "m" * 101,
+                           "emoji": "👍", "clientId": "c"}).encode()]
+    event = {"Records": [_record(i + 1, d) for i, d in enumerate(garbage)]
+             + [{"kinesis": "nope"}, 42]}
+    result = await node.services.call("stream", event)
+    assert result["batchItemFailures"] == [] and result["skipped"] == len(garbage) + 2
+    for bad in (None, [], {"Records": "x"}, {"Records": None}):
+        assert (await node.services.call("stream", bad))["batchItemFailures"] == []
+
+
+async def test_a_redelivered_batch_is_not_counted_twice(node: Node) -> None:
+    alice, = await joined(node, "loft", "alice")
+    try:
+        mid = await say(alice, "loft", "alice", "once")
+        data = json.dumps({**reaction("loft", "alice", mid, "👍"), "clientId": "c1"}).encode()
+        other = json.dumps({**reaction("loft", "bob", mid, "👍"), "clientId": "c2"}).encode()
+        batch = {"Records": [_record(7, data), _record(8, other)]}
+        await node.services.call("stream", batch)
+        await node.services.call("stream", batch)  # at least once: the same records again
+        item = await node.services.table("reactions").get("loft", mid)
+        assert item is not None and item["counts"] == {"👍": 2}
+    finally:
+        alice.close()
+
+
+async def test_a_burst_on_the_stream_is_dropped_not_queued(node: Node) -> None:
+    rt = runtime(node)
+    rt.engine.gate.max_in_flight = 3  # type: ignore[attr-defined]  # a tiny put buffer
+    clients = await joined(node, "gym", "a", "b", "c", "d", "e")
+    talker, listener = clients[0], clients[1]
+    try:
+        accepted, rejected = rt.engine.stats.accepted, rt.engine.stats.rejected
+        infos = [c.publish("chat/stream", typing("gym", "x")) for _ in range(80)
+                 for c in clients[1:]]
+        talker.say("gym", "a", "still heard")
+        await listener.expect(of_type("message", lambda p: p["text"] == "still heard"))
+        await acked(*infos)  # every PUBACK comes, the record stored or dropped
+        await acked(*(c.publish("chat/stream", typing("gym", "x")) for c in clients[1:]))
+        stats = rt.engine.stats
+        assert stats.rejected > rejected  # dropped, and counted
+        assert (stats.accepted - accepted) + (stats.rejected - rejected) == 320 + 4
+        assert stats.in_flight == 0
+        assert rt.stats()["engine"]["rejected"] == stats.rejected
+        assert all(c.disconnects.empty() for c in clients)
+    finally:
+        for c in clients:
+            c.close()
+
+
+async def test_stats_and_lag_are_visible(node: Node) -> None:
+    rt = runtime(node)
+    await rt.wait_caught_up()
+    info = rt.stats()
+    assert set(info) == {"engine", "consumers", "housekeeping"}
+    assert set(info["consumers"]) == {"chat/stream"}
+    lag = await rt.lag()
+    assert [s["shard_id"] for s in lag["chat/stream"]] == ["shardId-000000000000",
+                                                          "shardId-000000000001"]
+    assert all(s["pending"] is False and s["age_ms"] == 0.0 for s in lag["chat/stream"])
