@@ -178,8 +178,9 @@ def _record(seq: int, data: bytes, shard: str = "shardId-000000000000") -> dict[
 
 async def test_bad_records_are_skipped_not_retried(node: Node) -> None:
     garbage = [b"not json", b"[1,2]", b'{"type":"typing","room":"a/b","user":"x"}',
-               b'{"type":"typing","room":"r","user":""}', b'{"type":"dance","room":"r",'
-               b'"user":"x"}', b'{"type":"reaction","room":"r","user":"x","emoji":"\xf0\x9f\x91\x8d"}',
+               b'{"type":"typing","room":"r","user":""}',
+               b'{"type":"dance","room":"r","user":"x"}',
+               b'{"type":"reaction","room":"r","user":"x","emoji":"\xf0\x9f\x91\x8d"}',
                json.dumps({"type": "reaction", "room": "r", "user": "x", "messageId": "m" * 101,
                            "emoji": "👍", "clientId": "c"}).encode()]
     event = {"Records": [_record(i + 1, d) for i, d in enumerate(garbage)]
