@@ -86,6 +86,7 @@ class Env:
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     context: dict[str, Any] = field(default_factory=dict)
     transitions: int = 0
+    max_events: int = 1_000_000
 
 
 def error_matches(names: list[str], error: str | None) -> bool:

@@ -43,6 +43,10 @@ class StateMachine:
     account: str = ACCOUNT
     region: str = REGION
     role_arn: str = f"arn:aws:iam::{ACCOUNT}:role/hubbub"
+    #: History events one execution may record before it fails with States.Runtime. AWS
+    #: stops at 25,000; hubbub allows more so an inline Map can cover a big chat history,
+    #: but still ends a definition that loops forever.
+    max_events: int = 1_000_000
 
     @property
     def arn(self) -> str:
@@ -51,10 +55,11 @@ class StateMachine:
     @classmethod
     def from_definition(cls, definition: dict[str, Any] | str, name: str = "machine", *,
                         account: str = ACCOUNT, region: str = REGION,
-                        role_arn: str | None = None) -> StateMachine:
+                        role_arn: str | None = None, max_events: int = 1_000_000
+                        ) -> StateMachine:
         """Parse and validate; raises ``InvalidDefinition`` naming every offending path."""
         return cls(name, check(definition), account, region,
-                   role_arn or f"arn:aws:iam::{account}:role/hubbub")
+                   role_arn or f"arn:aws:iam::{account}:role/hubbub", max_events)
 
     def execution(self, input: Any, *, name: str, clock: Callable[[], float],
                   rng: random.Random | None = None) -> Execution:
@@ -102,7 +107,8 @@ class Execution:
     def __post_init__(self) -> None:
         self.history = History(self.clock)
         self.start_date = self.clock()
-        self._env = Env(self.clock, self.history, self.rng, self._context())
+        self._env = Env(self.clock, self.history, self.rng, self._context(),
+                        max_events=self.machine.max_events)
 
     @property
     def arn(self) -> str:
@@ -133,6 +139,12 @@ class Execution:
             out = yield from run_states(defn, self.input, frame)
         except StatesError as exc:
             return exc
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError,
+                RecursionError) as exc:
+            # A definition shape the validator let through and the interpreter did not
+            # expect: fail this execution visibly rather than leave it RUNNING forever.
+            return StatesError("States.Runtime",
+                               f"hubbub could not run this definition: {exc!r}")
         return _Done(out)
 
     def start(self) -> Request | None:

@@ -52,6 +52,9 @@ class Frame:
             prev = self.first_prev if self.first_prev is not None else len(
                 self.env.history.events)
         self.first_prev = None
+        if len(self.env.history.events) >= self.env.max_events:
+            raise StatesError("States.Runtime", "The execution reached the maximum number of "
+                              f"history events ({self.env.max_events}).", located=True)
         return self.env.history.add(kind, details, prev)
 
 

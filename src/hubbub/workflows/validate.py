@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hubbub.workflows import intrinsics
+from hubbub.workflows import intrinsics, schema
 from hubbub.workflows.choice import parse_timestamp
 from hubbub.workflows.errors import Diagnostic, InvalidDefinition, StatesError
 
@@ -66,7 +66,7 @@ def _block(block: dict[str, Any], at: str, lang: str, out: list[Diagnostic],
     if not isinstance(states, dict) or not states:
         out.append(Diagnostic(SCHEMA, "States must be a non-empty object", f"{at}/States"))
         return
-    if block["StartAt"] not in states:
+    if not isinstance(block["StartAt"], str) or block["StartAt"] not in states:
         out.append(Diagnostic("MISSING_TRANSITION_TARGET",
                               f"Missing 'StartAt' target: {block['StartAt']}", f"{at}/StartAt"))
     block_lang = block.get("QueryLanguage", lang)
@@ -91,8 +91,12 @@ def _state(name: str, state: Any, states: dict[str, Any], at: str, lang: str,
         out.append(Diagnostic(SCHEMA, "A state must be an object", at))
         return
     kind = state.get("Type")
-    if kind not in _TYPES:
+    if not isinstance(kind, str) or kind not in _TYPES:
         out.append(Diagnostic(SCHEMA, f"Invalid state type: {kind}", f"{at}/Type"))
+        return
+    shape = schema.check_state(kind, state, at)
+    if shape:  # the checks below assume well-shaped fields
+        out.extend(shape)
         return
     own_lang = state.get("QueryLanguage", lang)
     if own_lang == "JSONPath":
@@ -193,22 +197,25 @@ def _resource(res: str, at: str, out: list[Diagnostic]) -> None:
 
 def _no_jsonpath_states(block: dict[str, Any], at: str, out: list[Diagnostic]) -> None:
     """A machine-wide JSONata may not be overridden back to JSONPath by any state."""
-    for name, state in (block.get("States") or {}).items():
+    states = block.get("States")
+    for name, state in (states.items() if isinstance(states, dict) else ()):
         if not isinstance(state, dict):
             continue
         here = f"{at}/States/{name}"
         if state.get("QueryLanguage") == "JSONPath":
             out.append(Diagnostic(SCHEMA, "'QueryLanguage' can not be 'JSONPath' if set to "
                                   "'JSONata' for whole state machine", here))
-        for i, b in enumerate(state.get("Branches") or []):
-            _no_jsonpath_states(b, f"{here}/Branches[{i}]", out)
+        for i, b in enumerate(_as_list(state.get("Branches"))):
+            if isinstance(b, dict):
+                _no_jsonpath_states(b, f"{here}/Branches[{i}]", out)
         proc = state.get("ItemProcessor") or state.get("Iterator")
         if isinstance(proc, dict):
             _no_jsonpath_states(proc, f"{here}/ItemProcessor", out)
 
 
 def _express(block: dict[str, Any], at: str, out: list[Diagnostic]) -> None:
-    for name, state in (block.get("States") or {}).items():
+    states = block.get("States")
+    for name, state in (states.items() if isinstance(states, dict) else ()):
         if not isinstance(state, dict):
             continue
         here = f"{at}/States/{name}"
@@ -219,8 +226,9 @@ def _express(block: dict[str, Any], at: str, out: list[Diagnostic]) -> None:
         elif isinstance(res, str) and res.endswith(".sync"):
             out.append(Diagnostic(SCHEMA, "Express state machine does not support '.sync' "
                                   "service integration", f"{here}/Resource"))
-        for i, b in enumerate(state.get("Branches") or []):
-            _express(b, f"{here}/Branches[{i}]", out)
+        for i, b in enumerate(_as_list(state.get("Branches"))):
+            if isinstance(b, dict):
+                _express(b, f"{here}/Branches[{i}]", out)
         proc = state.get("ItemProcessor") or state.get("Iterator")
         if isinstance(proc, dict):
             _express(proc, f"{here}/ItemProcessor", out)
@@ -250,19 +258,23 @@ def _label(label: Any, at: str, out: list[Diagnostic]) -> None:
             return
 
 
+def _as_list(v: Any) -> list[Any]:
+    return v if isinstance(v, list) else []
+
+
 def _reachability(block: dict[str, Any], at: str, out: list[Diagnostic]) -> None:
     states = block["States"]
     seen: set[str] = set()
     todo = [block["StartAt"]]
     while todo:
         name = todo.pop()
-        if name in seen or name not in states or not isinstance(states[name], dict):
+        if not isinstance(name, str) or name in seen or not isinstance(states.get(name), dict):
             continue
         seen.add(name)
         s = states[name]
         todo.extend(t for t in (s.get("Next"), s.get("Default")) if isinstance(t, str))
-        todo.extend(c.get("Next") for c in s.get("Catch", []) or [] if isinstance(c, dict))
-        todo.extend(r.get("Next") for r in s.get("Choices", []) or [] if isinstance(r, dict))
+        todo.extend(c.get("Next") for c in _as_list(s.get("Catch")) if isinstance(c, dict))
+        todo.extend(r.get("Next") for r in _as_list(s.get("Choices")) if isinstance(r, dict))
     for name in states:
         if name not in seen:
             out.append(Diagnostic("UNREACHABLE_STATE", f"State '{name}' is not reachable",
