@@ -25,8 +25,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from hubbub.broker.message import Message
 from hubbub.broker.hooks import Identity
+from hubbub.broker.message import Message
 
 V311, V5 = 4, 5
 TRANSPORTS = ("tcp", "websockets")
