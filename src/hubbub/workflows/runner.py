@@ -76,6 +76,26 @@ class StateMachineRunner:
         await self.store.put(ExecutionRecord.of(ex))
         return ex
 
+    async def run_pipeline(self, pipeline: Any, input: Any, *, name: str | None = None,
+                           resource: Callable[[str], str] = lambda n: n,
+                           chunk_size: int | None = None) -> Execution:
+        """Translate a pipeline (text, builder or node) to ASL and run it to its end."""
+        from hubbub.workflows import pipeline as pl
+
+        defn = pl.translate(pipeline, resource=resource, chunk_size=chunk_size)
+        machine = StateMachine.from_definition(defn, name="pipeline")
+        return await self.run(machine, input, name=name)
+
+    async def describe(self, name: str) -> dict[str, Any] | None:
+        """A stored execution's summary (DescribeExecution's shape), or None."""
+        rec = await self.store.get(name)
+        return rec.describe() if rec is not None else None
+
+    async def history(self, name: str) -> list[dict[str, Any]] | None:
+        """A stored execution's events (GetExecutionHistory's shape), or None."""
+        rec = await self.store.get(name)
+        return rec.history if rec is not None else None
+
     def start(self, machine: StateMachine, input: Any, *, name: str | None = None
               ) -> asyncio.Task[Execution]:
         """Start in the background; the task is tracked until it ends or ``aclose``."""

@@ -33,6 +33,21 @@ class ExecutionRecord:
     stop_date: float | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
 
+    def describe(self) -> dict[str, Any]:
+        """DescribeExecution-shaped summary (dates as epoch seconds)."""
+        d: dict[str, Any] = {"name": self.name, "stateMachine": self.machine,
+                             "status": self.status, "input": json.dumps(self.input),
+                             "startDate": self.start_date}
+        if self.stop_date is not None:
+            d["stopDate"] = self.stop_date
+        if self.status == "SUCCEEDED":
+            d["output"] = json.dumps(self.output)
+        if self.error is not None:
+            d["error"] = self.error
+        if self.cause is not None:
+            d["cause"] = self.cause
+        return d
+
     @classmethod
     def of(cls, ex: Execution) -> ExecutionRecord:
         return cls(ex.name, ex.machine.name, ex.status, ex.input, ex.output, ex.error,

@@ -171,3 +171,24 @@ async def test_table_store_survives_restart(tmp_path: Path) -> None:
 ])
 def test_function_name(resource: str, name: str) -> None:
     assert function_name(resource) == name
+
+
+async def test_run_pipeline_describe_and_history() -> None:
+    calls: list[str] = []
+
+    async def invoke(resource: str, payload: Any) -> Any:
+        calls.append(function_name(resource))
+        return payload % 2 == 0
+
+    runner = StateMachineRunner(invoke)
+    ex = await runner.run_pipeline("take(2, filter(even, xs))", {"xs": list(range(100))},
+                                   name="p1")
+    assert ex.status == "SUCCEEDED" and ex.output == [0, 2]
+    assert len(calls) == 4  # two chunks of two items, then it stops
+    described = await runner.describe("p1")
+    assert described is not None and described["status"] == "SUCCEEDED"
+    assert described["output"] == "[0, 2]"
+    events = await runner.history("p1")
+    assert events is not None
+    assert sum(e["type"] == "TaskScheduled" for e in events) == 4
+    assert await runner.describe("nope") is None and await runner.history("nope") is None
