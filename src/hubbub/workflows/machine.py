@@ -22,7 +22,7 @@ from hubbub.workflows.core import (
     error_matches,
 )
 from hubbub.workflows.errors import StatesError
-from hubbub.workflows.history import io_details
+from hubbub.workflows.history import io_details, iso
 from hubbub.workflows.payload import dumps
 
 # Step Functions' payload quota: 256 KiB of UTF-8 per state input/output.
@@ -35,7 +35,8 @@ _LOCATED_ERRORS = ("States.Runtime", "States.QueryEvaluationError")
 
 
 class Frame:
-    """One running States block: its variables and the id of its last event."""
+    """One running States block (the execution, a branch, an iteration): its variables,
+    its query language and the shared environment."""
 
     def __init__(self, env: Env, variables: dict[str, Any], lang: str,
                  first_prev: int | None = None) -> None:
@@ -68,11 +69,8 @@ def run_states(block: dict[str, Any], doc: Any, frame: Frame) -> Branch:
         lang = state.get("QueryLanguage", block_lang)
         frame.env.transitions += 1
         entered = frame.event(f"{kind}StateEntered", io_details(name, "input", doc))
-        now = frame.env.clock()
-        from hubbub.workflows.history import iso
-
         ctx = dict(frame.env.context)
-        ctx["State"] = {"EnteredTime": iso(now), "Name": name}
+        ctx["State"] = {"EnteredTime": iso(frame.env.clock()), "Name": name}
         if kind in ("Task", "Map", "Parallel"):  # recorded: only states that can retry
             ctx["State"]["RetryCount"] = 0
         d = dialects.for_language(lang, ctx, frame.variables, frame.env.rng)
