@@ -228,6 +228,8 @@ class MqttProtocol(asyncio.Protocol):
         elif qos == 2:
             session.inbound_qos2.add(p.packet_id or 0)
             self.queue_ack(Pubrec(p.packet_id or 0), awaitables, qos)
+        elif awaitables:
+            self.broker.consume(awaitables)  # QoS 0: nobody waits, but they must run
 
     def check_inbound_quota(self, qos: int) -> None:
         if qos:

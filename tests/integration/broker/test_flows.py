@@ -198,3 +198,28 @@ async def test_takeover_keeps_persistent_session(env: Env) -> None:
     await first.closed()
     await env.broker.publish("keep/t", b"still subscribed", qos=1)
     assert (await second.recv_type(Publish)).payload == b"still subscribed"
+
+
+async def test_async_observers_run_for_qos0_publishes(env: Env) -> None:
+    ran = asyncio.Event()
+
+    class AsyncObserver:
+        async def on_publish(self, msg: object, origin: object) -> None:
+            ran.set()
+
+    env.broker.add_observer(AsyncObserver())
+    pub = await Client.connect(env.port, "p")
+    await pub.publish("chat/stream", b"typing", qos=0)
+    await asyncio.wait_for(ran.wait(), 5)
+
+
+async def test_dollar_topics_not_matched_by_leading_wildcards(env: Env) -> None:
+    everything = await Client.connect(env.port, "all")
+    await everything.subscribe("#", "+/events/#")
+    events = await Client.connect(env.port, "ev")
+    await events.subscribe("$aws/events/presence/connected/+")
+    await Client.connect(env.port, "someone")
+    got = await events.recv_type(Publish)
+    assert got.topic == "$aws/events/presence/connected/someone"
+    await env.broker.publish("plain/topic", b"x")
+    assert (await everything.recv_type(Publish)).topic == "plain/topic"  # not the event
