@@ -175,13 +175,13 @@ class MqttProtocol(asyncio.Protocol):
             case Publish():
                 self.on_publish(packet)
             case Puback(packet_id=pid):
-                self.on_ack(pid, complete=True)
+                self.on_ack(pid)
             case Pubrec(packet_id=pid, reason_code=rc):
                 self.on_pubrec(pid, rc)
             case Pubrel(packet_id=pid):
                 self.on_pubrel(pid)
             case Pubcomp(packet_id=pid):
-                self.on_ack(pid, complete=True)
+                self.on_ack(pid)
             case Subscribe():
                 self.broker.subscribe(self, packet)
             case Unsubscribe():
@@ -297,12 +297,12 @@ class MqttProtocol(asyncio.Protocol):
             return
         if reason >= 0x80:
             # The client refused it: the exchange ends here [MQTT-4.3.3-4 note].
-            self.on_ack(pid, complete=True)
+            self.on_ack(pid)
             return
         out.released = True
         self.send(Pubrel(pid))
 
-    def on_ack(self, pid: int, complete: bool) -> None:
+    def on_ack(self, pid: int) -> None:
         session = self.session
         assert session is not None
         if session.inflight.pop(pid, None) is not None and session.queue:
