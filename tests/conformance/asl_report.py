@@ -44,7 +44,9 @@ def report() -> str:
         ok = t.passes(case)
         lang = "JSONata" if "jsonata" in case["features"] else "JSONPath"
         if case["kind"] == "execution":
-            group = f"execution, {'offline' if case['offline'] else 'with tasks'}, {lang}"
+            where = "offline" if case["offline"] else "with tasks"
+            masked = ", masked" if case["expected_has_placeholders"] else ""
+            group = f"execution, {where}, {lang}{masked}"
         else:
             group = case["kind"]
         for key, table in ((group, by_group), *((f, by_feature) for f in case["features"])):
