@@ -276,6 +276,9 @@ class MqttProtocol(asyncio.Protocol):
             # client sends it again on reconnect [MQTT-4.4.0-1].
             if self.version == MQTT_5:
                 packet = replace(packet, reason_code=0x80)
+                if isinstance(packet, Pubrec) and self.session is not None:
+                    # The QoS 2 exchange ends here; the id is free for a new message.
+                    self.session.inbound_qos2.discard(packet.packet_id)
             else:
                 self.disconnect(0x80, R.SERVER_ERROR)
                 return

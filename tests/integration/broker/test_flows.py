@@ -223,3 +223,14 @@ async def test_dollar_topics_not_matched_by_leading_wildcards(env: Env) -> None:
     assert got.topic == "$aws/events/presence/connected/someone"
     await env.broker.publish("plain/topic", b"x")
     assert (await everything.recv_type(Publish)).topic == "plain/topic"  # not the event
+
+
+async def test_failed_observer_frees_qos2_packet_id(env: Env) -> None:
+    env.recorder.fail = True
+    pub = await Client.connect(env.port, "p")
+    pub.send(Publish("chat/out", b"a", 2, False, False, 5))
+    assert (await pub.recv_type(Pubrec)).reason_code == 0x80
+    env.recorder.fail = False
+    pub.send(Publish("chat/out", b"b", 2, False, False, 5))  # same id, a new message
+    assert (await pub.recv_type(Pubrec)).reason_code == 0
+    assert [m.payload for m, _ in env.recorder.seen if m.topic == "chat/out"] == [b"a", b"b"]
