@@ -27,6 +27,7 @@ from hubbub.workflows.core import (
 )
 from hubbub.workflows.errors import StatesError
 from hubbub.workflows.execution import Execution, StateMachine
+from hubbub.workflows.history import iso
 from hubbub.workflows.store import ExecutionRecord, ExecutionStore, MemoryExecutionStore
 
 InvokeTask = Callable[[str, Any], Awaitable[Any]]
@@ -95,6 +96,29 @@ class StateMachineRunner:
         """A stored execution's events (GetExecutionHistory's shape), or None."""
         rec = await self.store.get(name)
         return rec.history if rec is not None else None
+
+    async def abort_interrupted(self) -> int:
+        """At startup: executions a previous process left RUNNING can't be resumed (their
+        interpreter state lived in memory), so record them as ABORTED. Returns how many."""
+        import dataclasses
+
+        n = 0
+        for summary in await self.store.list(status="RUNNING"):
+            rec = await self.store.get(summary.name)
+            if rec is None:
+                continue
+            now = self.clock()
+            event = {"id": len(rec.history) + 1, "previousEventId": len(rec.history),
+                     "timestamp": iso(now), "type": "ExecutionAborted",
+                     "executionAbortedEventDetails": {
+                         "error": "Hubbub.Restarted",
+                         "cause": "hubbub restarted while the execution was running"}}
+            await self.store.put(dataclasses.replace(
+                rec, status="ABORTED", error="Hubbub.Restarted",
+                cause="hubbub restarted while the execution was running", stop_date=now,
+                history=[*rec.history, event]))
+            n += 1
+        return n
 
     def start(self, machine: StateMachine, input: Any, *, name: str | None = None
               ) -> asyncio.Task[Execution]:

@@ -192,3 +192,22 @@ async def test_run_pipeline_describe_and_history() -> None:
     assert events is not None
     assert sum(e["type"] == "TaskScheduled" for e in events) == 4
     assert await runner.describe("nope") is None and await runner.history("nope") is None
+
+
+async def test_abort_interrupted_after_a_restart() -> None:
+    from hubbub.tables.memory import MemoryTableEngine
+
+    engine = MemoryTableEngine()
+    await engine.open()
+    store = TableExecutionStore(engine)
+    await store.put(ExecutionRecord("left", "sm", "RUNNING", {"a": 1}, start_date=5.0,
+                                    history=[{"id": 1, "type": "ExecutionStarted"}]))
+    await store.put(ExecutionRecord("done", "sm", "SUCCEEDED", {}, output=1))
+    clock = FakeClock()
+    runner = StateMachineRunner(_never, clock, clock.sleep, store=store)
+    assert await runner.abort_interrupted() == 1
+    rec = await store.get("left")
+    assert rec is not None and rec.status == "ABORTED" and rec.error == "Hubbub.Restarted"
+    assert rec.history[-1]["type"] == "ExecutionAborted" and rec.history[-1]["id"] == 2
+    assert (await store.get("done")).status == "SUCCEEDED"  # type: ignore[union-attr]
+    assert await runner.abort_interrupted() == 0
