@@ -85,9 +85,6 @@ async def wait_for(cond: Callable[[], Awaitable[bool]], timeout: float = 15) -> 
         await asyncio.sleep(0.1)
 
 
-@pytest.mark.xfail(reason="broker: a client's QoS 0 PUBLISH never reaches the rules (see "
-                   "tests/integration/stream BROKER_QOS0_BUG); the client sends typing and "
-                   "reactions at QoS 0", strict=False)
 async def test_typing_shows_and_goes_stale_reactions_count_and_survive_reload(
         tmp_path: Path, browser: Any) -> None:
     node = await start_node(tmp_path / "data", extra={"presenceDebounceSeconds": 0,
