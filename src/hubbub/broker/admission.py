@@ -119,7 +119,7 @@ def refuse(broker: Broker, conn: MqttProtocol, exc: PeerError, client_id: str = 
         broker.publish_internal(topic, payload)
     conn.close_reason = reason
     conn.state = CLOSED
-    conn.transport.close()
+    conn.close_transport(exc.mqtt_reason)
 
 
 def attach(broker: Broker, conn: MqttProtocol, c: Connect, cid: str, assigned: bool,

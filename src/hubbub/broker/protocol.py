@@ -423,8 +423,16 @@ class MqttProtocol(asyncio.Protocol):
         if abort or self.transport.get_write_buffer_size():
             self.transport.abort()  # a peer that does not read must not hold the socket
         else:
-            self.transport.close()
+            self.close_transport(reason)
         self.broker.connection_closed(self)
+
+    def close_transport(self, reason: int) -> None:
+        """Close the transport; over WebSocket an authorization refusal (0x86, 0x87) closes
+        with 1008 "policy violation" (RFC 6455 §7.4.1, docs/security.md)."""
+        if self.is_ws and reason in (0x86, 0x87):
+            self.transport.close_with(1008, "not authorized")
+        else:
+            self.transport.close()
 
     def abort(self, lifecycle: DisconnectReason) -> None:
         self.close_reason = lifecycle
