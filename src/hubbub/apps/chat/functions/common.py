@@ -56,7 +56,7 @@ async def with_reactions(room: str, messages: list[dict[str, Any]]) -> list[dict
         if cursor is None:
             break
     for m in messages:
-        c = counts.get(m.get("id"))
+        c = counts.get(str(m.get("id")))
         if c:
             m["reactions"] = c
     return messages
