@@ -63,6 +63,7 @@ class StreamRuntime:
     """What ``start_streams`` started: the engine, the consumers, housekeeping counters."""
 
     engine: StreamEngine
+    tables: Any = None  # the node's table engine, swept by housekeeping
     consumers: dict[str, StreamConsumer] = field(default_factory=dict)  # "stream/function"
     housekeeping_runs: int = 0
     trimmed_records: int = 0
@@ -82,6 +83,17 @@ class StreamRuntime:
                              "swept_items": self.swept_items,
                              "errors": self.housekeeping_errors},
         }
+
+    async def housekeep(self) -> None:
+        """One round: trim expired stream records, sweep expired table items."""
+        self.housekeeping_runs += 1
+        try:
+            self.trimmed_records += await self.engine.trim_expired()
+            if self.tables is not None:
+                self.swept_items += await self.tables.sweep_expired()
+        except Exception:  # a disk or Redis error: say it, try again next time
+            self.housekeeping_errors += 1
+            log.exception("housekeeping (trim expired records, sweep expired items)")
 
     async def lag(self, now: float | None = None) -> dict[str, list[dict[str, Any]]]:
         """Per consumer and shard: checkpoint, whether records wait, age of the oldest (ms)."""
@@ -170,20 +182,10 @@ def _consumer(node: Any, runtime: StreamRuntime, stream: StreamDecl,
         poll_interval=POLL_INTERVAL_S, clock=getattr(node, "_clock", time.time))
 
 
-async def _housekeeping(node: Any, runtime: StreamRuntime, interval: float) -> None:
-    tables = getattr(node, "_table_engine", None)
+async def _housekeeping(runtime: StreamRuntime, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
-        runtime.housekeeping_runs += 1
-        try:
-            runtime.trimmed_records += await runtime.engine.trim_expired()
-            if tables is not None:
-                runtime.swept_items += await tables.sweep_expired()
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # a disk or Redis error: say it, try again next time
-            runtime.housekeeping_errors += 1
-            log.exception("housekeeping (trim expired records, sweep expired items)")
+        await runtime.housekeep()
 
 
 async def start_streams(node: Any, data: Path, *,
@@ -194,7 +196,7 @@ async def start_streams(node: Any, data: Path, *,
     await engine.open()
     stack: contextlib.AsyncExitStack = node._stack
     stack.push_async_callback(engine.close)
-    runtime = StreamRuntime(engine)
+    runtime = StreamRuntime(engine, getattr(node, "_table_engine", None))
     for decl in node.app.streams.values():
         await engine.create_stream(StreamSpec(decl.name, decl.shards,
                                               decl.retention_hours * 3600.0))
@@ -213,7 +215,7 @@ async def start_streams(node: Any, data: Path, *,
         for consumer in runtime.consumers.values():
             await consumer.start()
         runtime.started.set()
-        await _housekeeping(node, runtime, housekeeping_interval)
+        await _housekeeping(runtime, housekeeping_interval)
 
     task = asyncio.create_task(run(), name="hubbub-streams")
 

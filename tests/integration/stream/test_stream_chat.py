@@ -270,3 +270,18 @@ async def test_stats_and_lag_are_visible(node: Node) -> None:
     assert [s["shard_id"] for s in lag["chat/stream"]] == ["shardId-000000000000",
                                                           "shardId-000000000001"]
     assert all(s["pending"] is False and s["age_ms"] == 0.0 for s in lag["chat/stream"])
+
+
+async def test_housekeeping_sweeps_expired_items_and_trims_the_stream(node: Node) -> None:
+    rt = runtime(node)
+    table = node.services.table("reactions")
+    await table.put({"room": "old", "messageId": "1-x", "counts": {"👍": 1},
+                     "expiresAt": int(time.time()) - 10})
+    await table.put({"room": "old", "messageId": "2-x", "counts": {"👍": 1},
+                     "expiresAt": int(time.time()) + 3600})
+    runs = rt.housekeeping_runs
+    await rt.housekeep()
+    assert rt.housekeeping_runs == runs + 1 and rt.housekeeping_errors == 0
+    assert rt.swept_items >= 1 and rt.trimmed_records == 0  # nothing is a day old
+    assert [i["messageId"] for i in (await table.query("old")).items] == ["2-x"]
+    assert rt.stats()["housekeeping"]["swept_items"] == rt.swept_items
