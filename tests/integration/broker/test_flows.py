@@ -234,3 +234,22 @@ async def test_failed_observer_frees_qos2_packet_id(env: Env) -> None:
     pub.send(Publish("chat/out", b"b", 2, False, False, 5))  # same id, a new message
     assert (await pub.recv_type(Pubrec)).reason_code == 0
     assert [m.payload for m, _ in env.recorder.seen if m.topic == "chat/out"] == [b"a", b"b"]
+
+
+async def test_packets_split_into_single_bytes(env: Env) -> None:
+    from hubbub.mqtt.codec import encode
+    from hubbub.mqtt.packets import Connack, Connect, Suback, Subscribe
+
+    c = await Client.open(env.port, version=4)
+    data = b"".join([
+        encode(Connect("MQTT", 4, True, 60, "bytewise"), 4),
+        encode(Subscribe(1, (Subscription("b/t", 1),)), 4),
+        encode(Publish("b/t", b"slowly", 1, False, False, 2), 4),
+    ])
+    for i in range(len(data)):
+        c.send_raw(data[i:i + 1])
+        await c.writer.drain()
+    assert isinstance(await c.recv(), Connack)
+    assert isinstance(await c.recv(), Suback)
+    got = {type(p).__name__: p for p in [await c.recv(), await c.recv()]}
+    assert got["Publish"].payload == b"slowly" and got["Puback"].packet_id == 2
