@@ -96,7 +96,8 @@ class Conn(asyncio.Protocol):
 
     # sending ---------------------------------------------------------------------------
     def send(self, data: bytes) -> None:
-        assert self.transport is not None
+        if self.transport is None or self.transport.is_closing():
+            raise ConnectionResetError("connection closed by broker")
         if self.ws:
             data = wf.client_frame(data, self._mask)
         self.transport.write(data)

@@ -91,6 +91,7 @@ class PubSub:
         self.samples: list[int] = []
         self.rec_from, self.rec_to = 1 << 63, 0
         self.stopping = False
+        self.publisher_errors = 0
 
     # setup -----------------------------------------------------------------------------
     async def setup(self) -> Result:
@@ -175,6 +176,8 @@ class PubSub:
         expected = sum(g.sent * g.subscribers for g in self.groups)
         delivered = sum(g.delivered for g in self.groups)
         return {
+            "publisher_errors": self.publisher_errors,
+            "closed_by_broker": sum(1 for c in self.conns if c.closed.done()),
             "published": sent,
             "expected": expected,
             "delivered": delivered,
@@ -242,6 +245,12 @@ class PubSub:
 
     # publisher loops -------------------------------------------------------------------
     async def _pump(self, conn: Conn, g: Group) -> None:
+        try:
+            await self._pump_loop(conn, g)
+        except ConnectionError:
+            self.publisher_errors += 1  # the broker closed a publisher: reported, not fatal
+
+    async def _pump_loop(self, conn: Conn, g: Group) -> None:
         tpl, packet_id = g.template, 0
         while not self.stopping:
             if g.blocked():
@@ -271,6 +280,14 @@ class PubSub:
             await asyncio.sleep(0)  # subscribers share this loop: let them read
 
     async def _paced(self, conn: Conn, g: Group, rate: float, t0: int, lags: list[int]) -> None:
+        try:
+            await self._paced_loop(conn, g, rate, t0, lags)
+        except ConnectionError:
+            self.publisher_errors += 1
+
+    async def _paced_loop(
+        self, conn: Conn, g: Group, rate: float, t0: int, lags: list[int]
+    ) -> None:
         interval = int(1e9 / rate)
         due = t0 + random.randrange(interval)  # spread publishers over the interval
         tpl, packet_id = g.template, 0
