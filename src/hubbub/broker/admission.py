@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from hubbub.broker import lifecycle
-from hubbub.broker.hooks import ALLOW_ALL, ConnectDecision, ConnectRequest, Identity
+from hubbub.broker.hooks import ALLOW_ALL, ConnectDecision, ConnectRequest, Identity, may_retain
 from hubbub.broker.lifecycle import RESERVED_PREFIX, DisconnectReason
 from hubbub.broker.message import Message
 from hubbub.broker.protocol import CLOSED, CONNECTED, MqttProtocol
@@ -229,7 +229,8 @@ def detach(broker: Broker, conn: MqttProtocol) -> None:
 
 def publish_will(broker: Broker, will: Message, origin: Identity | None, authz: Any) -> None:
     """Publish a will as its client would have; the client's policy still applies."""
-    if will.topic.startswith(RESERVED_PREFIX) or not authz.can_publish(will.topic):
+    if will.topic.startswith(RESERVED_PREFIX) or not authz.can_publish(will.topic) or \
+            (will.retain and not may_retain(authz, will.topic)):
         broker.counters["denied"] += 1
         return
     msg = replace(will, created_at=broker.clock())

@@ -16,7 +16,14 @@ from dataclasses import replace
 from typing import Any
 
 from hubbub.broker import admission, subscriptions
-from hubbub.broker.hooks import BACKEND, Authenticator, Identity, PublishObserver, ViolationHook
+from hubbub.broker.hooks import (
+    BACKEND,
+    Authenticator,
+    Identity,
+    PublishObserver,
+    ViolationHook,
+    may_retain,
+)
 from hubbub.broker.lifecycle import RESERVED_PREFIX, DisconnectReason
 from hubbub.broker.message import Message
 from hubbub.broker.protocol import CLOSED, CONNECTED, CONNECTING, NEW, MqttProtocol
@@ -260,9 +267,10 @@ class Broker:
         self.counters["messages_in"] += 1
         return Message(topic, p.payload, p.qos, p.retain, props, self.clock())
 
-    def authorize_publish(self, conn: MqttProtocol, topic: str) -> bool:
+    def authorize_publish(self, conn: MqttProtocol, topic: str, retain: bool = False) -> bool:
         """Lifecycle topics belong to the broker; the rest is the policy's call."""
-        if not topic.startswith(RESERVED_PREFIX) and conn.authorizer.can_publish(topic):
+        if not topic.startswith(RESERVED_PREFIX) and conn.authorizer.can_publish(topic) \
+                and (not retain or may_retain(conn.authorizer, topic)):
             return True
         self.violation(conn)
         return False

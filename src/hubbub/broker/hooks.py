@@ -92,6 +92,13 @@ class PublishObserver(Protocol):
 ViolationHook = Callable[[Identity], bool]
 
 
+def may_retain(authorizer: object, topic: str) -> bool:
+    """``iot:RetainPublish`` (docs/security.md): needed on top of Publish for a retained
+    message, as on IoT Core. Authorizers without a ``can_retain`` allow it."""
+    can_retain = getattr(authorizer, "can_retain", None)
+    return can_retain is None or bool(can_retain(topic))
+
+
 class AllowAllAuthorizer:
     """Allows everything. For tests and explicitly configured anonymous mode only."""
 

@@ -214,7 +214,7 @@ class MqttProtocol(asyncio.Protocol):
             self.inbound_unacked -= 1  # counted when it first came
             self.queue_ack(Pubrec(p.packet_id or 0), [], qos)
             return
-        if not self.broker.authorize_publish(self, msg.topic):
+        if not self.broker.authorize_publish(self, msg.topic, msg.retain):
             if qos and self.version == MQTT_5 and self.state == CONNECTED:
                 ack = Puback if qos == 1 else Pubrec
                 self.queue_ack(ack(p.packet_id or 0, 0x87), [], qos)

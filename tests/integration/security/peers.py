@@ -135,6 +135,9 @@ class Peer:
         code: int = await asyncio.to_thread(self._wait_ack, info.mid, 10)
         return code
 
+    async def _await_ack(self, mid: int, timeout: float = 10) -> Any:
+        return await asyncio.to_thread(self._wait_ack, mid, timeout)
+
     def send(self, topic: str, payload: bytes | str, qos: int = 1) -> None:
         """Publish without waiting for anything (e.g. when the ack never comes)."""
         self.mqtt.publish(topic, payload, qos=qos)

@@ -272,3 +272,50 @@ async def test_token_expiry_follows_the_injected_clock(
     clock.advance(61)
     assert await peer.disconnected(timeout=5) == 0xA0
     peer.close()
+
+
+# --- retained messages and wills --------------------------------------------------------
+
+@pytest.mark.parametrize(("version", "transport"), VARIANTS)
+async def test_retained_publish_needs_retain_permission(server: Server, version: int,
+                                                        transport: str) -> None:
+    # The guest policy grants iot:Publish on chat/out but not iot:RetainPublish: as on IoT
+    # Core, a retained publish there is refused (and nothing is retained).
+    cid = f"web-retainer{version}{transport[0]}"
+    code, peer = await connect(server, cid, server.mint(cid), version, transport)
+    assert code == 0
+    body = json.dumps({"room": "lobby", "message": {"user": "x", "text": "EVIL-retained"}})
+    if version == V5:
+        info = peer.mqtt.publish("chat/out", body, qos=1, retain=True)
+        assert await peer._await_ack(info.mid) == 0x87  # noqa: SLF001
+        assert await peer.publish("chat/out", body.replace("EVIL-", "fine-"), qos=1) == 0
+    else:
+        peer.mqtt.publish("chat/out", body, qos=1, retain=True)
+        await peer.disconnected()
+    assert not list(server.node.broker.retained.matching("#", time.time()))
+    assert not [m for m, _ in server.recorder.seen if b"EVIL-" in m.payload]
+    peer.close()
+
+
+@pytest.mark.parametrize("version", [V311, V5])
+async def test_wills_obey_the_policy(server: Server, version: int) -> None:
+    creds = await credentials(server.url)
+    victim_id = creds["clientId"]
+    code, victim = await connect(server, victim_id, creds["token"], V5, "tcp")
+    assert code == 0 and await victim.subscribe(f"chat/in/{victim_id}", "chat/pub/lobby") == [1, 1]
+    wills = [("chat/pub/lobby", False), (f"chat/in/{victim_id}", False),
+             (f"$aws/events/presence/disconnected/{victim_id}", False), ("chat/out", True)]
+    for n, (topic, retain) in enumerate(wills):
+        cid = f"web-testator{n}"
+        peer = server.peer(cid, server.mint(cid), version=version)
+        peer.mqtt.will_set(topic, EVIL + topic.encode(), qos=1, retain=retain)
+        assert await peer.connect() == 0
+        peer.mqtt.socket().close()  # vanish without DISCONNECT: the will is due
+        await server.recorder.wait_for(f"$aws/events/presence/disconnected/{cid}")
+        peer.mqtt.loop_stop()
+    await server.node.broker.publish("chat/pub/lobby", b"ROOM-sentinel", qos=1)
+    got = await victim.received(lambda t, p: p == b"ROOM-sentinel")
+    assert not foreign(got, EVIL), got
+    assert not [m for m, _ in server.recorder.seen if m.payload.startswith(EVIL)]
+    assert not list(server.node.broker.retained.matching("#", time.time()))
+    victim.close()
