@@ -36,6 +36,8 @@ class Services(Protocol):
 
     async def invoke(self, function: str, event: Any) -> Any: ...
 
+    async def create_state_machine(self, name: str, definition: Any) -> dict[str, Any]: ...
+
 
 current: contextvars.ContextVar[Services] = contextvars.ContextVar("hubbub_services")
 
@@ -76,6 +78,13 @@ async def start_execution(state_machine: str, input: Any = None,
                           name: str | None = None) -> dict[str, Any]:
     """Start a state machine (Step Functions ``start_execution``)."""
     return await _services().start_execution(state_machine, input, name)
+
+
+async def create_state_machine(name: str, definition: Mapping[str, Any] | str
+                               ) -> dict[str, Any]:
+    """Create (or replace) a state machine from an ASL definition (Step Functions
+    ``create_state_machine``); raises ``InvalidDefinition`` naming the offending path."""
+    return await _services().create_state_machine(name, definition)
 
 
 async def invoke(function: str, event: Any) -> Any:
