@@ -95,3 +95,14 @@ async def test_token_from_another_server_refused(server: Server, tmp_path: Path)
     ev = await server.recorder.wait_for(
         f"$aws/events/presence/connect_failed/{foreign['clientId']}")
     assert json.loads(ev.payload)["failureReason"] == "AUTH_ERROR"
+
+
+async def test_forwarded_headers_do_not_dodge_the_limit(server: Server) -> None:
+    # The bucket is keyed by the peer address; a client-chosen header never picks it.
+    statuses = []
+    for n in range(11):
+        hdrs = {"content-type": "application/json", "x-forwarded-for": f"203.0.113.{n}",
+                "x-real-ip": f"198.51.100.{n}", "forwarded": f"for=192.0.2.{n}"}
+        status, _, _ = await call(server, b"{}", hdrs)
+        statuses.append(status)
+    assert statuses == [200] * 10 + [429]
