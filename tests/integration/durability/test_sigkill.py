@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ..security.peers import post
@@ -26,19 +27,23 @@ def credentials(server: ServerProcess) -> dict[str, Any]:
 class Sender:
     """A paho MQTT 5 client over TCP that records which publishes were acknowledged."""
 
-    def __init__(self, server: ServerProcess) -> None:
+    def __init__(self, server: ServerProcess, transport: str = "tcp") -> None:
         creds = credentials(server)
         self.acked: set[int] = set()
         self.failed: dict[int, int] = {}
         self.cond = threading.Condition()
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=creds["clientId"],
-                        protocol=mqtt.MQTTv5, reconnect_on_failure=False)
+                        protocol=mqtt.MQTTv5, transport=transport,
+                        reconnect_on_failure=False)
+        if transport == "websockets":
+            c.ws_set_options(path="/mqtt")
         c.username_pw_set("guest", creds["token"])
         c.on_publish = self._on_publish
         c.max_inflight_messages_set(100)  # the broker's Receive Maximum
         c.max_queued_messages_set(0)
         self.mqtt = c
-        c.connect("127.0.0.1", server.mqtt_port, keepalive=60)
+        port = server.mqtt_port if transport == "tcp" else server.port
+        c.connect("127.0.0.1", port, keepalive=60)
         c.loop_start()
         self.texts: dict[int, str] = {}
 
@@ -90,10 +95,11 @@ def history(server: ServerProcess, room: str) -> list[str]:
     raise AssertionError("history did not end")
 
 
-def test_acknowledged_message_survives_sigkill(tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", ["tcp", "websockets"])
+def test_acknowledged_message_survives_sigkill(tmp_path: Path, transport: str) -> None:
     server = ServerProcess(tmp_path / "data").start()
     try:
-        sender = Sender(server)
+        sender = Sender(server, transport)
         mid = sender.say("durable", "acked then killed")
         sender.wait_acked(mid)
         server.kill()  # SIGKILL right after the PUBACK: no shutdown code runs
