@@ -34,8 +34,8 @@ async def node(tmp_path: Path) -> AsyncIterator[Node]:
         await n.stop()
 
 
-async def seed(node: Node, room: str, messages: list[tuple[str, str]], start: int = 1_700_000_000_000
-               ) -> None:
+async def seed(node: Node, room: str, messages: list[tuple[str, str]],
+               start: int = 1_700_000_000_000) -> None:
     """Put messages into the room's history as the ChatStore rule would."""
     table = node.services.table("chat")
     for i, (user, text) in enumerate(messages):

@@ -135,7 +135,7 @@ async def test_unknown_commands_and_bad_arguments_get_helpful_errors(node: Node)
 async def test_a_command_does_not_hold_up_the_chat(node: Node) -> None:
     """The chat function returns once the execution started: messages sent right after a
     command are delivered, and the answer still comes."""
-    await seed(node, "busy", [("u%d" % (i % 7), f"word{i % 13} text {i}") for i in range(1000)])
+    await seed(node, "busy", [(f"u{i % 7}", f"word{i % 13} text {i}") for i in range(1000)])
     c = await client(node, "busy", "dave")
     try:
         command(c, "busy", "/top 5")
