@@ -22,6 +22,8 @@ _OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--anonymous-policy", {"help": "IoT policy JSON file for MQTT clients without a token "
                             "(off by default; 'allow-all' for benchmarks)"}),
     ("--max-qos", {"type": int, "help": "highest QoS granted (default 1, as IoT Core)"}),
+    ("--publish-rate", {"type": float, "help": "publishes/s per connection (default 100, "
+                        "as IoT Core; 0 = no limit)"}),
     ("--token-ttl", {"type": int, "help": "seconds a credential lives (default 3600)"}),
     ("--table-engine", {"help": "sqlite (default) or postgres"}),
     ("--postgres-dsn", {"help": "PostgreSQL connection string"}),

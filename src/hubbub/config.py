@@ -37,6 +37,8 @@ class Config:
     anonymous_policy: str | None = None
     #: IoT Core caps QoS at 1; the chat keeps that. Set 2 for full MQTT QoS 2.
     max_qos: int = 1
+    #: Publishes per second per connection, as IoT Core; 0 turns the limit off (benchmarks).
+    publish_rate: float = 100.0
     #: Lifetime of issued credentials, as Cognito's default session is one hour.
     token_ttl: int = 3600
     #: Table engine: sqlite (one machine) or postgres (several machines).
@@ -89,6 +91,8 @@ def _validate(cfg: Config) -> Config:
             raise ConfigError(f"{name}: {v} is not a TCP port (0-65535)")
     if cfg.max_qos not in (0, 1, 2):
         raise ConfigError(f"max_qos: {cfg.max_qos} is not 0, 1 or 2")
+    if cfg.publish_rate < 0:
+        raise ConfigError("publish_rate: 0 (off) or more")
     if cfg.token_ttl < 60:
         raise ConfigError("token_ttl: at least 60 seconds")
     if cfg.table_engine not in ("sqlite", "postgres", "memory"):

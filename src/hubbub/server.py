@@ -31,6 +31,7 @@ from hubbub.broker.settings import BrokerSettings
 from hubbub.config import Config
 from hubbub.errors import ConfigError
 from hubbub.functions.runtime import FunctionRuntime, load_handler
+from hubbub.ids import Uuid7
 from hubbub.identity import ALLOW_ALL_POLICY, TokenAuthenticator, credentials_route, mqtt_url_for
 from hubbub.rules import RulesEngine, RuleSpec
 from hubbub.services import Services
@@ -108,17 +109,21 @@ class Node:
         await self._start_workflows(data)
 
         rules = {name: RuleSpec.from_payload(name, raw) for name, raw in app.rules.items()}
-        self.rules = RulesEngine(rules, self.services,
-                                 clock_ms=lambda: int(self._clock() * 1000))
+        clock_ms = lambda: int(self._clock() * 1000)  # noqa: E731
+        # newuuid() is time-ordered and monotonic here, so that the chat's message ids
+        # (timestamp + uuid) keep the room's order even within one millisecond.
+        self.rules = RulesEngine(rules, self.services, clock_ms=clock_ms, uuid=Uuid7(clock_ms))
 
         authenticator = TokenAuthenticator(
             _token_service(keyring, self._clock), engine,
             anonymous_policy=self._anonymous_policy_name(), clock=self._clock)
-        bs = self._broker_settings or BrokerSettings(max_qos=cfg.max_qos, data_dir=data)
+        bs = self._broker_settings or BrokerSettings(
+            max_qos=cfg.max_qos, data_dir=data, publish_rate=cfg.publish_rate,
+            publish_burst=max(cfg.publish_rate, 1.0))
         self.broker = Broker(bs, authenticator=authenticator, observers=[self],
                              on_violation=authenticator.on_violation)
         await self.broker.start()
-        self._stack.push_async_callback(self.broker.shutdown, cfg.shutdown_timeout)
+        self._stack.push_async_callback(self._close_front)
         if cfg.mqtt_port or self._ephemeral_mqtt:
             self.mqtt_port = await self.broker.start_tcp(
                 cfg.host, 0 if self._ephemeral_mqtt else cfg.mqtt_port)
@@ -133,7 +138,6 @@ class Node:
         static = StaticSite(app.static) if app.static else None
         self.web = WebServer(router, static, self.broker.protocol_factory)
         await self.web.start(cfg.host, cfg.port)
-        self._stack.push_async_callback(self.web.stop, cfg.shutdown_timeout)
 
     def _policies(self) -> dict[str, PolicyDocument]:
         docs = {name: PolicyDocument.parse(name, raw) for name, raw in self.app.policies.items()}
@@ -175,6 +179,14 @@ class Node:
         """State machines: the application's, plus those functions create at run time."""
         from hubbub.workflow_wiring import start_workflows
         await start_workflows(self, data)
+
+    async def _close_front(self) -> None:
+        # The broker first, so that MQTT 5 clients on WebSocket get DISCONNECT 0x8B before
+        # their WebSocket closes; then the HTTP port.
+        await self.broker.shutdown(self.cfg.shutdown_timeout)
+        web = getattr(self, "web", None)
+        if web is not None:
+            await web.stop(self.cfg.shutdown_timeout)
 
     # -- glue --------------------------------------------------------------------------
 
