@@ -1,4 +1,5 @@
-"""Operator commands behind the CLI: ``hubbub keys list|rotate`` and ``hubbub sfn ...``.
+"""Operator commands behind the CLI: ``hubbub keys list|rotate`` and ``hubbub sfn ...``
+(the latter lives in :mod:`hubbub.sfn_cli`, next to the workflow wiring).
 
 ``keys`` works on ``<data>/keys.json`` directly, while servers may be running on the same
 folder: a rotation is an atomic file replace (``Keyring.rotate``), and running servers pick
@@ -87,12 +88,7 @@ def _print_keys(ring: Keyring, cfg: Config, now: float, out: TextIO) -> None:
 
 async def sfn_command(cfg: Config, action: str, target: str | None, input_json: str,
                       name: str | None) -> int:
-    """``hubbub sfn start|describe|history|list``: not wired yet (exit code 2).
+    """``hubbub sfn start|describe|history|list`` (implemented in :mod:`hubbub.sfn_cli`)."""
+    from hubbub.sfn_cli import sfn_command as run
 
-    The interpreter exists (``hubbub.workflows``), but the server does not load state
-    machines yet (``hubbub.workflow_wiring`` is a placeholder), so there is nothing for
-    this command to start or describe.
-    """
-    print(f"hubbub: sfn {action}: not available yet (state machines are not wired into "
-          "hubbub serve)", file=sys.stderr)
-    return 2
+    return await run(cfg, action, target, input_json, name)

@@ -142,6 +142,12 @@ def test_keys_refuse_an_exposed_key_file(tmp_path: Path) -> None:
         assert r.stderr.startswith("hubbub: error: key file") and "chmod 600" in r.stderr
 
 
-def test_sfn_not_available_yet(tmp_path: Path) -> None:
-    r = run("sfn", "list", "--data", str(tmp_path / "data"))
-    assert r.returncode == 2 and "not available yet" in r.stderr and "Traceback" not in r.stderr
+def test_sfn_through_the_cli(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    listed = run("sfn", "list", "--data", data)
+    assert listed.returncode == 0 and listed.stdout.split() == ["STATUS", "STARTED",
+                                                                 "STOPPED", "NAME"]
+    missing = run("sfn", "describe", "no-such-execution", "--data", data)
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    bad = run("sfn", "start", "anything", "--input", "{nope", "--data", data)
+    assert bad.returncode == 2 and "--input is not JSON" in bad.stderr
