@@ -132,6 +132,11 @@ def test_burst_from_several_clients_survives_sigkill(tmp_path: Path) -> None:
         assert not missing, f"{len(missing)} acknowledged messages lost: {sorted(missing)[:5]}"
         assert len(stored) == len(set(stored))  # nothing stored twice
         print(f"acked {len(acked)} of 200 before the kill; {len(stored)} in history")
+        # The room's ids keep each client's publishing order (issue 4: "a message id that
+        # orders the room"), across the crash too.
+        for n in range(4):
+            mine = [t for t in stored if t.startswith(f"c{n}-")]
+            assert mine == sorted(mine, key=lambda t: int(t.split("-m")[1]))
     finally:
         for s in senders:
             s.close()
