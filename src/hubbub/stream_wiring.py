@@ -218,16 +218,22 @@ async def start_streams(node: Any, data: Path, *,
         await _housekeeping(runtime, housekeeping_interval)
 
     task = asyncio.create_task(run(), name="hubbub-streams")
+    task.add_done_callback(_log_crash)
 
     async def stop() -> None:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        with contextlib.suppress(asyncio.CancelledError, Exception):  # crashes: logged
             await task
         for consumer in runtime.consumers.values():
             await consumer.stop()
 
     stack.push_async_callback(stop)
     return runtime
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("stream consumers stopped", exc_info=task.exception())
 
 
 def stream_runtime(node: Any) -> StreamRuntime | None:
