@@ -39,8 +39,18 @@ def parse(argv: list[str]) -> argparse.Namespace:
         action="store_false",
         help="do not pin broker to CPU 0 and generator to CPU 1",
     )
-    run.add_argument("--results", type=Path, default=HERE / "results.json")
-    run.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    run.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        help="default bench/results.json (--quick: bench/results-quick.json)",
+    )
+    run.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="default bench/RESULTS.md (--quick: bench/RESULTS-quick.md)",
+    )
     sub.add_parser("list", help="list the registered scenarios")
     render = sub.add_parser("render", help="rewrite RESULTS.md from results.json")
     render.add_argument("--results", type=Path, default=HERE / "results.json")
@@ -50,6 +60,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse(argv)
+    if args.command == "run":
+        # Quick numbers never overwrite the full run's table.
+        suffix = "-quick" if args.quick else ""
+        args.results = args.results or HERE / f"results{suffix}.json"
+        args.out = args.out or HERE / f"RESULTS{suffix}.md"
     if args.command == "list":
         for name in scenarios.REGISTRY:
             print(f"{name:18} {scenarios.load(name).description}")

@@ -49,6 +49,7 @@ PUBSUB: list[Metric] = [
     ("latency p50 ms", _get("latency", "p50_ms"), False),
     ("latency p99 ms", _get("latency", "p99_ms"), False),
     ("latency p99.9 ms", _get("latency", "p999_ms"), False),
+    ("latency run: generator stall max ms", _get("latency", "generator_stall_max_ms"), None),
     ("lost messages", _lost, False),
     ("broker RSS KiB/conn", _get("setup", "rss_per_conn_kib"), False),
 ]
@@ -204,12 +205,16 @@ Rerun: `.venv/bin/python -m bench run` (full, ~10 min) or `--quick` (~2 min); se
   this shared machine does not sit between them (each run's `priority` is in results.json).
   The three brokers are single-threaded, so ~100% CPU on a side means that side was the
   limit. Loopback only; every (broker, transport, scenario) gets a freshly started broker.
+- **Configs**: Mosquitto with `set_tcp_nodelay true`, logging errors/warnings; amqtt with only
+  its anonymous-auth plugin; hubbub via `bench/hubbub_serve.py` = `hubbub serve` with
+  `--anonymous-policy allow-all --log-level warning` and IoT Core's 100 publishes/s per
+  connection limit off (the others have no such limit). No TLS anywhere.
 - **Throughput**: subscribers' deliveries/s over a fixed window after a warmup; publishers
   send as fast as TCP flow control and an end-to-end window (64 undelivered messages per
   subscriber, 16 in chat) allow, so no queue grows without bound.
 - **Latency**: a separate run at a fixed offered load, the same for every broker (fan-out:
-  2,000 deliveries/s; chat: 0.5 msg/s per client); each payload carries perf_counter_ns at send,
-  read in the same process on receipt.
+  2,000 deliveries/s, 5,000 for fanout-1000 at QoS 0; chat: 0.5 msg/s per client); each
+  payload carries perf_counter_ns at send, read in the same process on receipt.
 - **Lost** = expected deliveries - deliveries received after a drain (both runs).
   **RSS/conn** = broker RSS delta / connections, after subscribing (before any publish).
 

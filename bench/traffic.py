@@ -217,6 +217,8 @@ class PubSub:
             asyncio.ensure_future(self._paced(c, g, rate_per_publisher, t0, lags))
             for c, g in self.pubs
         ]
+        stalls: list[float] = []
+        monitor = asyncio.ensure_future(self._watch_loop(stalls))
         self.rec_to = 1 << 63
         await asyncio.sleep(d.warmup)
         self.rec_from = time.perf_counter_ns()
@@ -226,6 +228,7 @@ class PubSub:
         s1 = self.ctx.probe.snapshot()
         self.stopping = True
         await asyncio.gather(*tasks)
+        monitor.cancel()
         await self._drain()
         offered = rate_per_publisher * len(self.pubs) * self.n_sub
         lags.sort()
@@ -233,9 +236,18 @@ class PubSub:
             "offered_deliveries_per_s": round(offered),
             **stats.latency_summary(self.samples),
             "send_lag_p99_ms": round((stats.percentile(lags, 99) or 0) / 1e6, 3),
+            "generator_stall_max_ms": round(max(stalls, default=0.0) * 1000, 1),
             **self._totals(),
             **self.ctx.probe.usage(s0, s1),
         }
+
+    async def _watch_loop(self, stalls: list[float]) -> None:
+        """Record how late a 5 ms timer fires: a stall of the generator's loop (GC, the
+        VM descheduling us) lands in every latency sample taken during it."""
+        while True:
+            t = time.perf_counter()
+            await asyncio.sleep(0.005)
+            stalls.append(time.perf_counter() - t - 0.005)
 
     def _delivered(self) -> int:
         return sum(g.delivered for g in self.groups)
