@@ -70,10 +70,12 @@ class Services:
         result: dict[str, Any] = await self.workflows.start_execution(state_machine, input, name)
         return result
 
-    async def create_state_machine(self, name: str, definition: Any) -> dict[str, Any]:
+    async def create_state_machine(self, name: str, definition: Any,
+                                   type: str = "STANDARD") -> dict[str, Any]:
         if self.workflows is None:
             raise UsageError("state machines are not running on this node")
-        result: dict[str, Any] = await self.workflows.create_state_machine(name, definition)
+        result: dict[str, Any] = await self.workflows.create_state_machine(name, definition,
+                                                                           type)
         return result
 
     async def invoke(self, function: str, event: Any) -> Any:

@@ -61,6 +61,7 @@ async def sfn_command(cfg: Config, action: str, target: str | None, input_json: 
     from hubbub.workflow_wiring import (
         MACHINES_TABLE,
         ExecutionNotFound,
+        RecentExecutions,
         StateMachineNotFound,
         Workflows,
         make_invoker,
@@ -94,11 +95,12 @@ async def sfn_command(cfg: Config, action: str, target: str | None, input_json: 
                                 d.name, d.partition_key, d.sort_key, d.ttl_attribute))
                                 for d in app.tables.values()},
                             settings={**app.settings, **cfg.extra})
-        runner = StateMachineRunner(make_invoker(services.call),
-                                    store=TableExecutionStore(engine))
+        invoke = make_invoker(services.call)
+        runner = StateMachineRunner(invoke, store=TableExecutionStore(engine))
         stack.push_async_callback(runner.aclose)
         wf = Workflows(runner, has_function=lambda n: n in functions, clock=time.time,
-                       machines_table=engine.table(TableSpec(MACHINES_TABLE, "pk", "sk")))
+                       machines_table=engine.table(TableSpec(MACHINES_TABLE, "pk", "sk")),
+                       express=StateMachineRunner(invoke, store=RecentExecutions()))
         services.workflows = wf
         try:
             if action == "describe":

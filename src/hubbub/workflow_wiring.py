@@ -35,10 +35,15 @@ from typing import Any
 from hubbub.errors import BadRequest, ConfigError, LimitExceeded
 from hubbub.functions.runtime import FunctionError
 from hubbub.tables.base import TableEngine, TableSpec
-from hubbub.workflows import InvalidDefinition, StateMachine, StatesError
+from hubbub.workflows import InvalidDefinition, StateMachine, StatesError, validate_definition
 from hubbub.workflows.execution import ACCOUNT, REGION
 from hubbub.workflows.runner import StateMachineRunner, function_name
-from hubbub.workflows.store import ExecutionRecord, TableExecutionStore
+from hubbub.workflows.store import (
+    ExecutionRecord,
+    ExecutionStore,
+    MemoryExecutionStore,
+    TableExecutionStore,
+)
 
 log = logging.getLogger("hubbub.workflows")
 
@@ -48,6 +53,9 @@ MACHINES_TABLE = "hubbub_state_machines"
 #: (a throttle, like AWS's open-executions quota) so a burst of chat commands cannot take
 #: the node's memory or the functions' concurrency from the chat itself.
 MAX_RUNNING = 200
+#: EXPRESS executions kept (in memory) for describe/list/history.
+EXPRESS_KEPT = 200
+TYPES = ("STANDARD", "EXPRESS")
 #: Step Functions' optimized Lambda integration: ``Parameters: {FunctionName, Payload}``.
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 
@@ -107,14 +115,33 @@ def task_functions(defn: Mapping[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+class RecentExecutions(MemoryExecutionStore):
+    """Where EXPRESS executions go: the last ``limit`` in memory, not kept across a
+    restart (AWS keeps no history of Express executions either, only optional logs)."""
+
+    def __init__(self, limit: int = EXPRESS_KEPT) -> None:
+        super().__init__()
+        self.limit = limit
+
+    async def put(self, record: ExecutionRecord) -> None:
+        records = self._records
+        records.pop(record.name, None)
+        records[record.name] = record
+        while len(records) > self.limit:
+            del records[next(iter(records))]
+
+
 class Workflows:
     """The node's state machines, with Step Functions' API shapes."""
 
     def __init__(self, runner: StateMachineRunner, *, has_function: Callable[[str], bool],
                  machines_table: Any = None, clock: Callable[[], float],
+                 express: StateMachineRunner | None = None,
                  max_running: int = MAX_RUNNING) -> None:
         self.runner = runner
+        self.express = express or runner
         self.machines: dict[str, StateMachine] = {}
+        self.types: dict[str, str] = {}
         self._has_function = has_function
         self._table = machines_table
         self._clock = clock
@@ -124,29 +151,36 @@ class Workflows:
 
     # -- machines ----------------------------------------------------------------------
 
-    def machine(self, definition: Mapping[str, Any] | str, name: str) -> StateMachine:
+    def machine(self, definition: Mapping[str, Any] | str, name: str,
+                type: str = "STANDARD") -> StateMachine:
         """Validate a definition (ASL rules, then that every Task names a function)."""
-        m = StateMachine.from_definition(
-            json.loads(definition) if isinstance(definition, str) else dict(definition), name)
+        if type not in TYPES:
+            raise BadRequest(f"a state machine type is STANDARD or EXPRESS, not {type!r}")
+        defn = json.loads(definition) if isinstance(definition, str) else dict(definition)
+        if type == "EXPRESS" and (problems := validate_definition(defn, machine_type=type)):
+            raise InvalidDefinition(problems)
+        m = StateMachine.from_definition(defn, name)
         for where, fn in task_functions(m.definition):
             if not self._has_function(fn):
                 raise BadRequest(f"{where}: no function {fn!r} in this application")
         return m
 
-    def register(self, name: str, machine: StateMachine) -> None:
+    def register(self, name: str, machine: StateMachine, type: str = "STANDARD") -> None:
         self.machines[name] = machine
+        self.types[name] = type
 
-    async def create_state_machine(self, name: str, definition: Mapping[str, Any] | str
-                                   ) -> dict[str, Any]:
-        """CreateStateMachine (create or replace); raises ``InvalidDefinition``."""
+    async def create_state_machine(self, name: str, definition: Mapping[str, Any] | str,
+                                   type: str = "STANDARD") -> dict[str, Any]:
+        """CreateStateMachine (create or replace); raises ``InvalidDefinition``.
+        ``type`` EXPRESS keeps its executions in memory only (the last ``EXPRESS_KEPT``)."""
         if not isinstance(name, str) or not 1 <= len(name) <= 80 or any(
                 c in name for c in " ?*<>{}[]:;,\\|^~$#%&`\"/"):
             raise BadRequest(f"invalid state machine name {name!r}")
-        m = self.machine(definition, name)
-        self.machines[name] = m
+        m = self.machine(definition, name, type)
+        self.register(name, m, type)
         now = self._clock()
         if self._table is not None:
-            await self._table.put({"pk": "machine", "sk": name, "created": now,
+            await self._table.put({"pk": "machine", "sk": name, "created": now, "type": type,
                                    "definition": json.dumps(m.definition)})
         return {"stateMachineArn": machine_arn(name), "creationDate": now}
 
@@ -161,8 +195,8 @@ class Workflows:
                 if it["sk"] in self.machines:
                     continue
                 try:
-                    self.machines[it["sk"]] = StateMachine.from_definition(
-                        json.loads(it["definition"]), it["sk"])
+                    self.register(it["sk"], StateMachine.from_definition(
+                        json.loads(it["definition"]), it["sk"]), it.get("type", "STANDARD"))
                     n += 1
                 except (InvalidDefinition, ValueError) as exc:  # e.g. a stricter validator
                     log.warning("state machine %s created earlier is not loaded: %s",
@@ -177,6 +211,21 @@ class Workflows:
             raise StateMachineNotFound(f"State Machine Does Not Exist: {state_machine!r}")
         return m
 
+    def _runner(self, m: StateMachine) -> StateMachineRunner:
+        return self.express if self.types.get(m.name) == "EXPRESS" else self.runner
+
+    def _stores(self) -> list[ExecutionStore]:
+        stores = [self.runner.store]
+        if self.express is not self.runner:
+            stores.append(self.express.store)
+        return stores
+
+    async def _record(self, name: str) -> ExecutionRecord | None:
+        for store in self._stores():
+            if (rec := await store.get(name)) is not None:
+                return rec
+        return None
+
     # -- executions --------------------------------------------------------------------
 
     async def _admit(self, state_machine: str, name: str | None) -> tuple[StateMachine, str]:
@@ -186,7 +235,7 @@ class Workflows:
         name = name or str(uuid.uuid4())
         if not 1 <= len(name) <= 80:
             raise BadRequest(f"invalid execution name {name[:100]!r}")
-        if await self.runner.store.get(name) is not None:
+        if await self._record(name) is not None:
             raise ExecutionAlreadyExists(f"Execution Already Exists: {name!r}")
         return m, name
 
@@ -196,7 +245,7 @@ class Workflows:
         m, name = await self._admit(state_machine, name)
         now = self._clock()
         self._running += 1
-        task = self.runner.start(m, {} if input is None else input, name=name)
+        task = self._runner(m).start(m, {} if input is None else input, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._ended)
         return {"executionArn": execution_arn(m.name, name), "startDate": now}
@@ -209,7 +258,7 @@ class Workflows:
         m, name = await self._admit(state_machine, name)
         self._running += 1
         try:
-            ex = await self.runner.run(m, {} if input is None else input, name=name)
+            ex = await self._runner(m).run(m, {} if input is None else input, name=name)
         finally:
             self._running -= 1
         out = _summary(ExecutionRecord.of(ex))
@@ -233,7 +282,7 @@ class Workflows:
 
     async def describe_execution(self, execution: str) -> dict[str, Any]:
         """DescribeExecution (by ARN or name)."""
-        rec = await self.runner.store.get(_last(execution))
+        rec = await self._record(_last(execution))
         if rec is None:
             raise ExecutionNotFound(f"Execution Does Not Exist: {execution!r}")
         out = _summary(rec)
@@ -242,7 +291,7 @@ class Workflows:
 
     async def get_execution_history(self, execution: str) -> dict[str, Any]:
         """GetExecutionHistory: ``{"events": [...]}`` oldest first."""
-        rec = await self.runner.store.get(_last(execution))
+        rec = await self._record(_last(execution))
         if rec is None:
             raise ExecutionNotFound(f"Execution Does Not Exist: {execution!r}")
         return {"events": rec.history}
@@ -250,8 +299,11 @@ class Workflows:
     async def list_executions(self, state_machine: str | None = None,
                               status: str | None = None) -> dict[str, Any]:
         """ListExecutions, newest first (AWS's order)."""
-        recs = await self.runner.store.list(
-            machine=_last(state_machine) if state_machine else None, status=status)
+        recs: list[ExecutionRecord] = []
+        for store in self._stores():
+            recs += await store.list(machine=_last(state_machine) if state_machine else None,
+                                     status=status)
+        recs.sort(key=lambda r: (r.start_date, r.name))
         return {"executions": [
             {"executionArn": execution_arn(r.machine, r.name), "name": r.name,
              "stateMachineArn": machine_arn(r.machine), "status": r.status,
@@ -298,11 +350,12 @@ async def start_workflows(node: Any, data: Path) -> None:
     """Build the runner and the ``Workflows`` object, register the manifest's machines."""
     engine: TableEngine = node._table_engine
     services = node.services
-    runner = StateMachineRunner(make_invoker(services.call), clock=node._clock,
-                                store=TableExecutionStore(engine))
+    invoke = make_invoker(services.call)
+    runner = StateMachineRunner(invoke, clock=node._clock, store=TableExecutionStore(engine))
+    express = StateMachineRunner(invoke, clock=node._clock, store=RecentExecutions())
     table = engine.table(TableSpec(MACHINES_TABLE, "pk", "sk"))
     wf = Workflows(runner, has_function=lambda n: n in services.functions,
-                   machines_table=table, clock=node._clock)
+                   machines_table=table, clock=node._clock, express=express)
     for name, definition in node.app.state_machines.items():
         try:
             wf.register(name, wf.machine(definition, name))
@@ -314,4 +367,5 @@ async def start_workflows(node: Any, data: Path) -> None:
     await wf.load_created()
     await runner.abort_interrupted()
     node._stack.push_async_callback(runner.aclose)
+    node._stack.push_async_callback(express.aclose)
     services.workflows = wf

@@ -36,7 +36,8 @@ class Services(Protocol):
 
     async def invoke(self, function: str, event: Any) -> Any: ...
 
-    async def create_state_machine(self, name: str, definition: Any) -> dict[str, Any]: ...
+    async def create_state_machine(self, name: str, definition: Any,
+                                   type: str) -> dict[str, Any]: ...
 
 
 current: contextvars.ContextVar[Services] = contextvars.ContextVar("hubbub_services")
@@ -80,11 +81,12 @@ async def start_execution(state_machine: str, input: Any = None,
     return await _services().start_execution(state_machine, input, name)
 
 
-async def create_state_machine(name: str, definition: Mapping[str, Any] | str
-                               ) -> dict[str, Any]:
+async def create_state_machine(name: str, definition: Mapping[str, Any] | str,
+                               type: str = "STANDARD") -> dict[str, Any]:
     """Create (or replace) a state machine from an ASL definition (Step Functions
-    ``create_state_machine``); raises ``InvalidDefinition`` naming the offending path."""
-    return await _services().create_state_machine(name, definition)
+    ``create_state_machine``; ``type`` STANDARD or EXPRESS); raises ``InvalidDefinition``
+    naming the offending path."""
+    return await _services().create_state_machine(name, definition, type)
 
 
 async def invoke(function: str, event: Any) -> Any:

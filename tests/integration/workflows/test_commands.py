@@ -151,3 +151,32 @@ async def test_a_command_does_not_hold_up_the_chat(node: Node) -> None:
         assert len(got["data"]["words"]) == 5
     finally:
         c.close()
+
+
+async def test_command_executions_are_express_and_not_kept_in_the_table(tmp_path) -> None:  # noqa: ANN001
+    """A command's execution records thousands of events; the chat creates its machines as
+    EXPRESS, so they are kept in memory (describe/list/history work) and never written to
+    the executions table, which would otherwise grow by megabytes per command."""
+    from .conftest import start_node
+
+    node = await start_node(tmp_path / "data")
+    try:
+        await seed(node, "pets", ROOM)
+        svc = node.services
+        await svc.call("chat", {"type": "command", "room": "pets", "text": "/stats",
+                                "clientId": "x1"})
+        await svc.workflows.wait_idle()
+        [ex] = (await svc.workflows.list_executions("chat-stats"))["executions"]
+        assert ex["status"] == "SUCCEEDED" and svc.workflows.types["chat-stats"] == "EXPRESS"
+        events = (await svc.workflows.get_execution_history(ex["name"]))["events"]
+        assert sum(e["type"] == "TaskScheduled" for e in events) == 6 + 2  # by_user x6
+        assert await svc.workflows.runner.store.list() == []  # nothing in the table
+    finally:
+        await node.stop()
+    node = await start_node(tmp_path / "data")
+    try:
+        wf = node.services.workflows
+        assert (await wf.list_executions())["executions"] == []
+        assert wf.types["chat-stats"] == "EXPRESS"  # the machine itself was kept
+    finally:
+        await node.stop()

@@ -168,3 +168,23 @@ async def test_a_bad_manifest_machine_stops_the_start_with_its_path(tmp_path: Pa
     with pytest.raises(ConfigError, match=r"stateMachines\.broken: /States/A/Resource: no "
                                           r"function 'missing_fn'"):
         await start_node(tmp_path / "data2", app)
+
+
+async def test_lambda_invoke_integration_and_machine_types(app_node: Node) -> None:
+    wf = app_node.services.workflows
+    await wf.create_state_machine("optimized", {"StartAt": "Call", "States": {"Call": {
+        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": "arn:aws:lambda:us-east-1:1:function:double",
+                       "Payload": {"x.$": "$.n"}},
+        "ResultSelector": {"doubled.$": "$.Payload"}, "End": True}}}, "EXPRESS")
+    out = await wf.start_sync_execution("optimized", {"n": 8})
+    assert out["status"] == "SUCCEEDED" and json.loads(out["output"]) == {"doubled": 16}
+    with pytest.raises(Exception, match="STANDARD or EXPRESS"):
+        await wf.create_state_machine("odd", {"StartAt": "P", "States": {
+            "P": {"Type": "Pass", "End": True}}}, "FAST")
+    # Express machines refuse what only Standard ones can do (callbacks, .sync)
+    with pytest.raises(InvalidDefinition):
+        await wf.create_state_machine("cb", {"StartAt": "T", "States": {"T": {
+            "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+            "Parameters": {"FunctionName": "double", "Payload": {}}, "End": True}}},
+            "EXPRESS")

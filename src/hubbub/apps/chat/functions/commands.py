@@ -110,7 +110,9 @@ async def run(event: dict[str, Any], client_id: str) -> dict[str, Any]:
     room = validate.room(event.get("room"))
     command, text, extra = parse(event.get("text"))
     name = machine_name(command, text)
-    await sdk.create_state_machine(name, definition(command, text))
+    # EXPRESS: a command's execution (a few MB of history over 1,000 messages) is kept in
+    # memory for a while, not in the executions table (as AWS keeps none for Express)
+    await sdk.create_state_machine(name, definition(command, text), type="EXPRESS")
     try:
         return await sdk.start_execution(
             name, {"clientId": client_id, "room": room, "command": command, **extra},
