@@ -55,6 +55,11 @@ class TokenAuthenticator:
         except NotAuthorized as exc:
             log.info("refused %s from %s: %s", req.client_id, req.peer_ip, exc)
             return ConnectDecision.refuse(NOT_AUTHORIZED)
+        if principal.expires_at <= self._clock():
+            # Verification tolerates clock skew (leeway), but the broker closes a connection
+            # when its token expires: a token already expired would be dropped at once.
+            log.info("refused %s: token expired", req.client_id)
+            return ConnectDecision.refuse(NOT_AUTHORIZED)
         if not authorizer.can_connect():
             log.info("refused %s: policy denies iot:Connect", req.client_id)
             return ConnectDecision.refuse(NOT_AUTHORIZED)

@@ -44,6 +44,8 @@ from hubbub.web.static import StaticSite
 log = logging.getLogger("hubbub")
 
 BACKEND_PRINCIPAL = "hubbub:backend"
+#: Expired items are invisible at once; sweeping only reclaims space: once a minute.
+HOUSEKEEPING_S = 60.0
 
 
 class Node:
@@ -64,6 +66,9 @@ class Node:
         self.services: Services
         self.rules: RulesEngine | None = None
         self.mqtt_port: int | None = None
+        #: Set once every block is up and the ports accept connections.
+        self.ready = asyncio.Event()
+        self.housekeeping = {"runs": 0, "swept_items": 0, "errors": 0}
 
     @property
     def http_port(self) -> int:
@@ -120,7 +125,7 @@ class Node:
         bs = self._broker_settings or BrokerSettings(
             max_qos=cfg.max_qos, data_dir=data, publish_rate=cfg.publish_rate,
             publish_burst=max(cfg.publish_rate, 1.0))
-        self.broker = Broker(bs, authenticator=authenticator, observers=[self],
+        self.broker = Broker(bs, authenticator=authenticator, observers=[self], clock=self._clock,
                              on_violation=authenticator.on_violation)
         await self.broker.start()
         self._stack.push_async_callback(self._close_front)
@@ -138,6 +143,9 @@ class Node:
         static = StaticSite(app.static) if app.static else None
         self.web = WebServer(router, static, self.broker.protocol_factory)
         await self.web.start(cfg.host, cfg.port)
+        housekeeping = asyncio.create_task(self._housekeeping(), name="hubbub-housekeeping")
+        self._stack.push_async_callback(_cancel, housekeeping)
+        self.ready.set()
 
     def _policies(self) -> dict[str, PolicyDocument]:
         docs = {name: PolicyDocument.parse(name, raw) for name, raw in self.app.policies.items()}
@@ -188,6 +196,24 @@ class Node:
         if web is not None:
             await web.stop(self.cfg.shutdown_timeout)
 
+    async def housekeep(self) -> None:
+        """One round: sweep table items past their TTL, trim stream records past retention.
+        Both are invisible already once expired; this reclaims the space."""
+        self.housekeeping["runs"] += 1
+        try:
+            self.housekeeping["swept_items"] += await self._table_engine.sweep_expired()
+            runtime = getattr(self, "stream_runtime", None)
+            if runtime is not None:
+                await runtime.housekeep()
+        except Exception:  # a disk or network error: say it, try again next round
+            self.housekeeping["errors"] += 1
+            log.exception("housekeeping failed")
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_S)
+            await self.housekeep()
+
     # -- glue --------------------------------------------------------------------------
 
     async def _publish(self, topic: str, payload: bytes, qos: int, retain: bool,
@@ -213,6 +239,12 @@ class Node:
 
     async def stop(self) -> None:
         await self._stack.aclose()
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _token_service(keyring: Keyring, clock: Any) -> Any:

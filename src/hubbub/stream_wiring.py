@@ -7,8 +7,7 @@ to ``Services`` (the rules' ``kinesis`` action and the sdk's ``put_record`` reac
 there) and starts one ``StreamConsumer`` per declared consumer, invoking the function
 through ``Services.call`` so that the function's sdk calls work.
 
-It also runs the node's housekeeping: every ``HOUSEKEEPING_S`` seconds it trims expired
-stream records and sweeps expired table items (TTL), which nobody else does.
+``Node.housekeep`` trims records past the retention period through ``StreamRuntime``.
 
 Backpressure: the engine's put gate refuses a put with ``LimitExceeded`` at once when too
 many records wait for storage; the rule's kinesis action then fails (the rules engine
@@ -16,9 +15,9 @@ logs it and runs the rule's errorAction, if any) and the record is dropped and c
 ``engine.stats.rejected``. Nothing waits, so a burst on ``chat/stream`` cannot hold up
 ``chat/out``: those are other rules writing to another file.
 
-Consumers start once the node is up (their function publishes through the broker).
-Stop order (``node._stack`` unwinds last-in first-out, and the broker was pushed after
-us, so it stops first): housekeeping, consumers (a batch in flight is delivered again
+Consumers start once the node is up (``node.ready``: their function publishes through
+the broker). Stop order (``node._stack`` unwinds last-in first-out, and the broker was
+pushed after us, so it stops first): consumers (a batch in flight is delivered again
 after a restart: at least once), then the engine.
 """
 
@@ -41,9 +40,6 @@ from hubbub.streams.consumer import StreamConsumer
 
 log = logging.getLogger("hubbub.streams")
 
-#: How often expired stream records and table items are removed. Both are already
-#: invisible once expired; this only reclaims space, so once a minute is plenty.
-HOUSEKEEPING_S = 60.0
 #: Records waiting for storage before puts are refused (the engine's put gate).
 MAX_IN_FLIGHT = 10_000
 #: A consumer looks for records put by other processes (other nodes on Redis) this often;
@@ -52,8 +48,6 @@ POLL_INTERVAL_S = 1.0
 #: Application setting that overrides every consumer's batching window (ms), for tests
 #: and the benchmark: ``[app] streamBatchingWindowMs = 50`` in the config file.
 WINDOW_SETTING = "streamBatchingWindowMs"
-#: How often the consumers' start checks whether the node has finished starting.
-STARTUP_POLL_S = 0.01
 #: How often ``wait_caught_up`` looks at the checkpoints while a window is open.
 CAUGHT_UP_POLL_S = 0.01
 
@@ -63,11 +57,9 @@ class StreamRuntime:
     """What ``start_streams`` started: the engine, the consumers, housekeeping counters."""
 
     engine: StreamEngine
-    tables: Any = None  # the node's table engine, swept by housekeeping
     consumers: dict[str, StreamConsumer] = field(default_factory=dict)  # "stream/function"
     housekeeping_runs: int = 0
     trimmed_records: int = 0
-    swept_items: int = 0
     housekeeping_errors: int = 0
     started: asyncio.Event = field(default_factory=asyncio.Event)  # consumers running
 
@@ -80,20 +72,17 @@ class StreamRuntime:
                           for name, c in self.consumers.items()},
             "housekeeping": {"runs": self.housekeeping_runs,
                              "trimmed_records": self.trimmed_records,
-                             "swept_items": self.swept_items,
                              "errors": self.housekeeping_errors},
         }
 
     async def housekeep(self) -> None:
-        """One round: trim expired stream records, sweep expired table items."""
+        """One round: trim records past the retention period (``Node.housekeep`` calls it)."""
         self.housekeeping_runs += 1
         try:
             self.trimmed_records += await self.engine.trim_expired()
-            if self.tables is not None:
-                self.swept_items += await self.tables.sweep_expired()
         except Exception:  # a disk or Redis error: say it, try again next time
             self.housekeeping_errors += 1
-            log.exception("housekeeping (trim expired records, sweep expired items)")
+            log.exception("housekeeping (trim expired records)")
 
     async def lag(self, now: float | None = None) -> dict[str, list[dict[str, Any]]]:
         """Per consumer and shard: checkpoint, whether records wait, age of the oldest (ms)."""
@@ -182,21 +171,14 @@ def _consumer(node: Any, runtime: StreamRuntime, stream: StreamDecl,
         poll_interval=POLL_INTERVAL_S, clock=getattr(node, "_clock", time.time))
 
 
-async def _housekeeping(runtime: StreamRuntime, interval: float) -> None:
-    while True:
-        await asyncio.sleep(interval)
-        await runtime.housekeep()
-
-
-async def start_streams(node: Any, data: Path, *,
-                        housekeeping_interval: float = HOUSEKEEPING_S) -> StreamRuntime:
-    """Open the engine, create the streams, start consumers and housekeeping; register
+async def start_streams(node: Any, data: Path) -> StreamRuntime:
+    """Open the engine, create the streams, start the consumers; register
     their shutdown on ``node._stack``. The runtime is also ``node.stream_runtime``."""
     engine = open_engine(node, data)
     await engine.open()
     stack: contextlib.AsyncExitStack = node._stack
     stack.push_async_callback(engine.close)
-    runtime = StreamRuntime(engine, getattr(node, "_table_engine", None))
+    runtime = StreamRuntime(engine)
     for decl in node.app.streams.values():
         await engine.create_stream(StreamSpec(decl.name, decl.shards,
                                               decl.retention_hours * 3600.0))
@@ -208,14 +190,11 @@ async def start_streams(node: Any, data: Path, *,
 
     async def run() -> None:
         # Consumers start once the node is up: a batch left from before a restart calls
-        # the function at once, and its publishes need the broker (assigned later in
-        # Node._start). Polling for it costs a few wake-ups at startup only.
-        while not hasattr(node, "web"):
-            await asyncio.sleep(STARTUP_POLL_S)
+        # the function at once, and its publishes need the broker.
+        await node.ready.wait()
         for consumer in runtime.consumers.values():
             await consumer.start()
         runtime.started.set()
-        await _housekeeping(runtime, housekeeping_interval)
 
     task = asyncio.create_task(run(), name="hubbub-streams")
     task.add_done_callback(_log_crash)

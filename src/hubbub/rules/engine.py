@@ -73,6 +73,10 @@ def _default_uuid() -> str:
     return str(_uuid.uuid4())
 
 
+#: Failed actions are logged at most once per rule and action in this many ms.
+LOG_EVERY_MS = 10_000
+
+
 class RulesEngine:
     """Runs topic rules against published messages; holds no I/O of its own."""
 
@@ -86,6 +90,7 @@ class RulesEngine:
         self._log = log or logging.getLogger("hubbub.rules")
         self._account_id = account_id
         self._trie: TopicTrie[RuleSpec] = TopicTrie()
+        self._failure_log: dict[tuple[str, str], tuple[int, int]] = {}
         for name, rule in self._rules.items():
             if not rule.disabled:
                 self._trie.add(rule.statement.topic_filter, name, rule)
@@ -148,11 +153,25 @@ class RulesEngine:
             resource = render_template(resource, ctx, result.variables)
             await self._dispatch(action, resource, ctx, result, error_event)
         except Exception as exc:
-            self._log.warning("rule %s: %s action on %s failed: %s", rule, action.kind,
-                              resource, exc)
+            self._warn_failure(rule, action.kind, resource, exc)
             return ActionOutcome(rule, action.kind, resource, False,
                                  f"{type(exc).__name__}: {exc}", is_error)
         return ActionOutcome(rule, action.kind, resource, True, None, is_error)
+
+    def _warn_failure(self, rule: str, kind: str, resource: str, exc: Exception) -> None:
+        """Log a failed action, at most once per rule and action every ``LOG_EVERY_MS``:
+        a burst of refused stream puts must not flood the log. The count of the ones
+        left out is in the next line."""
+        key = (rule, kind)
+        now = self._clock_ms()
+        last, hidden = self._failure_log.get(key, (-LOG_EVERY_MS, 0))
+        if now - last < LOG_EVERY_MS:
+            self._failure_log[key] = (last, hidden + 1)
+            return
+        self._failure_log[key] = (now, 0)
+        more = f" ({hidden} more failures not logged)" if hidden else ""
+        self._log.warning("rule %s: %s action on %s failed: %s%s", rule, kind, resource,
+                          exc, more)
 
     async def _dispatch(self, action: Action, resource: str, ctx: MessageContext,
                         result: EvalResult, error_event: Any) -> None:

@@ -260,10 +260,6 @@ async def test_connection_closed_when_token_expires(server: Server, version: int
     peer.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server.Node passes wall_clock to tokens, policies and tables but not to Broker(...), "
-    "whose sweep compares the token's expiry (injected clock) with time.time; fix: "
-    "Broker(..., clock=self._clock) in Node._start"))
 async def test_token_expiry_follows_the_injected_clock(
         clocked: tuple[Server, FakeClock]) -> None:
     server, clock = clocked

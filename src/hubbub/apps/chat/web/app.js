@@ -235,12 +235,21 @@ function addMessages(list, { older = false, before, live = false } = {}) {
   const nearBottom = ui.messages.scrollHeight - ui.messages.scrollTop - ui.messages.clientHeight < 80;
   const oldestKnown = state.messages.size ? [...state.messages.keys()].sort()[0] : null;
   let added = 0;
+  const refreshed = {};
   for (const m of list) {
-    if (!m || typeof m.id !== "string" || state.messages.has(m.id)) continue;
+    if (!m || typeof m.id !== "string") continue;
+    if (live && typeof m.user === "string") state.typing.delete(m.user);
+    if (state.messages.has(m.id)) {
+      // already shown: only newer reaction totals (from history after a reconnect) apply
+      if (m.reactions) refreshed[m.id] = m.reactions;
+      continue;
+    }
     state.messages.set(m.id, m);
     if (m.reactions) state.reactions.set(m.id, m.reactions);
     added++;
   }
+  if (Object.keys(refreshed).length) onReactions(refreshed);
+  if (live) showTyping();
   // The cursor follows the oldest page loaded; a newer page (a welcome after a reconnect)
   // must not move it forward.
   if (older && before !== undefined) {
