@@ -14,13 +14,11 @@ from hubbub.broker import lifecycle
 from hubbub.broker.hooks import ALLOW_ALL, ConnectDecision, ConnectRequest, Identity, may_retain
 from hubbub.broker.lifecycle import RESERVED_PREFIX, DisconnectReason
 from hubbub.broker.message import Message
-from hubbub.broker.protocol import CLOSED, CONNECTED, MqttProtocol
+from hubbub.broker.protocol import CONNECTED, CONNECTING, ERROR, MqttProtocol
 from hubbub.broker.sessions import Session
 from hubbub.errors import PeerError
-from hubbub.mqtt.codec import encode
-from hubbub.mqtt.errors import ConnectRefused, answer_with_connack
+from hubbub.mqtt.errors import ConnectRefused
 from hubbub.mqtt.packets import EMPTY_PROPERTIES, MQTT_5, Connack, Connect, Properties
-from hubbub.mqtt.topics import TopicError, validate_topic_name
 
 if TYPE_CHECKING:
     from hubbub.broker.broker import Broker
@@ -34,14 +32,12 @@ def _refused(reason: int, message: str) -> ConnectRefused:
 
 
 def check_connect(broker: Broker, c: Connect) -> tuple[str, bool]:
-    """Client id and will checks that need no authentication; returns (client id, assigned)."""
+    """The broker's own client id rules (the CONNECT's are checked by the connection);
+    returns (client id, assigned)."""
     s = broker.settings
     cid = c.client_id
     assigned = False
     if not cid:
-        if c.protocol_level != MQTT_5 and not c.clean_start:
-            # 3.1.1: an empty id needs clean session [MQTT-3.1.3-8]
-            raise _refused(0x85, "empty client id with a persistent session")
         cid = "hubbub-" + uuid.uuid4().hex  # [MQTT-3.1.3-6]
         assigned = True
     if "+" in cid or "#" in cid:
@@ -51,19 +47,6 @@ def check_connect(broker: Broker, c: Connect) -> tuple[str, bool]:
         raise _refused(0x85, f"client id longer than {s.max_client_id_bytes} bytes")
     if c.properties.authentication_method is not None:
         raise _refused(0x8C, "enhanced authentication is not supported")
-    will = c.will
-    if will is not None:
-        try:
-            validate_topic_name(will.topic, max_bytes=s.max_topic_bytes,
-                                max_levels=s.max_topic_levels)
-        except TopicError as exc:
-            raise _refused(0x90, f"will topic: {exc}") from None
-        if will.qos > s.max_qos:
-            raise _refused(0x9B, "will QoS above Maximum QoS [MQTT-3.2.2-12]")
-        if will.retain and not s.retain_available:
-            raise _refused(0x9A, "retain not available [MQTT-3.2.2-13]")
-        if len(will.payload) > s.max_payload_bytes:
-            raise _refused(0x95, "will payload too large")
     return cid, assigned
 
 
@@ -74,6 +57,7 @@ def start_connect(broker: Broker, conn: MqttProtocol, c: Connect) -> None:
     try:
         cid, assigned = check_connect(broker, c)
     except PeerError as exc:
+        conn.mqtt.fail(exc)  # a fault of this CONNECT: answered like the connection's own
         refuse(broker, conn, exc, c.client_id)
         return
     req = ConnectRequest(cid, c.username, c.password, c.protocol_level, c.clean_start,
@@ -89,7 +73,7 @@ async def _authenticate(broker: Broker, conn: MqttProtocol, c: Connect, req: Con
     except Exception:
         log.exception("authenticator failed for %r", req.client_id)
         decision = ConnectDecision.refuse(0x80)
-    if conn.state == CLOSED:
+    if conn.mqtt.closed:
         return  # the client went away while we were deciding
     if not decision.accepted:
         refuse(broker, conn, _refused(decision.reason_code, "not authorized"), req.client_id)
@@ -102,14 +86,20 @@ async def _authenticate(broker: Broker, conn: MqttProtocol, c: Connect, req: Con
 
 
 def refuse(broker: Broker, conn: MqttProtocol, exc: PeerError, client_id: str = "") -> None:
-    """Answer a refused CONNECT: CONNACK with the reason where the protocol allows, close."""
+    """Answer a refused CONNECT, then close: a fault of the CONNECT (the connection is in
+    ERROR) as its ``goodbye()`` says; a decision about a well-formed one (authentication,
+    shutdown, takeover) with a CONNACK carrying the reason."""
     broker.counters["connects_refused"] += 1
-    level = getattr(exc, "protocol_level", conn.version)
-    if answer_with_connack(exc) and conn.state != CLOSED:
-        version = MQTT_5 if level == MQTT_5 else 4  # 3.1.1 codes for every other level
-        props = (Properties(reason_string=str(exc)[:200])
-                 if version == MQTT_5 else EMPTY_PROPERTIES)
-        conn.transport.write(encode(Connack(False, exc.mqtt_reason, props), version))
+    mqtt = conn.mqtt
+    if mqtt.state is ERROR:
+        data = mqtt.goodbye()
+    elif mqtt.state is CONNECTING and mqtt.connect is not None:
+        data = mqtt.send(Connack(False, exc.mqtt_reason,
+                                 Properties(reason_string=str(exc)[:200])))
+    else:
+        data = b""  # already closed
+    if data:
+        conn.transport.write(data)
     reason = R.AUTH_ERROR if exc.mqtt_reason in (0x86, 0x87, 0x8C) else R.CLIENT_ERROR
     # No event for ids that would bend its topic into a wildcard or into extra levels.
     if client_id and broker.settings.lifecycle_events and \
@@ -118,7 +108,7 @@ def refuse(broker: Broker, conn: MqttProtocol, exc: PeerError, client_id: str = 
                                                   reason)
         broker.publish_internal(topic, payload)
     conn.close_reason = reason
-    conn.state = CLOSED
+    mqtt.close()
     conn.close_transport(exc.mqtt_reason)
 
 
@@ -167,10 +157,6 @@ def attach(broker: Broker, conn: MqttProtocol, c: Connect, cid: str, assigned: b
     conn.filter_receive = not getattr(conn.authorizer, "allows_everything", False)
     conn.expires_at = decision.expires_at
     conn.keepalive = s.clamp_keepalive(c.keep_alive)
-    if v5:
-        rm = c.properties.receive_maximum
-        conn.send_quota = min(s.max_inflight, rm if rm else 65535)
-        conn.client_max_packet = c.properties.maximum_packet_size
     if c.will is not None:
         wp = c.will.properties
         conn.will = Message(c.will.topic, c.will.payload, c.will.qos, c.will.retain,
@@ -178,19 +164,14 @@ def attach(broker: Broker, conn: MqttProtocol, c: Connect, cid: str, assigned: b
         conn.will_delay = min(wp.will_delay_interval or 0, s.max_will_delay)
     props = EMPTY_PROPERTIES
     if v5:
+        # The connection adds the limits it enforces (Receive Maximum, Maximum QoS, ...).
         props = Properties(
-            receive_maximum=s.receive_maximum,
-            maximum_qos=s.max_qos if s.max_qos < 2 else None,
-            retain_available=None if s.retain_available else 0,
-            maximum_packet_size=s.max_packet_bytes,
-            topic_alias_maximum=s.topic_alias_maximum,
             assigned_client_identifier=cid if assigned else None,
             server_keep_alive=conn.keepalive if conn.keepalive != c.keep_alive else None,
             session_expiry_interval=expiry if expiry != wanted else None,
             shared_subscription_available=0,
         )
     conn.send(Connack(present, 0, props))
-    conn.state = CONNECTED
     version = broker.versions.get(cid, -1) + 1
     broker.versions[cid] = version
     if s.lifecycle_events:

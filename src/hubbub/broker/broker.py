@@ -26,15 +26,14 @@ from hubbub.broker.hooks import (
 )
 from hubbub.broker.lifecycle import RESERVED_PREFIX, DisconnectReason
 from hubbub.broker.message import Message
-from hubbub.broker.protocol import CLOSED, CONNECTED, CONNECTING, NEW, MqttProtocol
+from hubbub.broker.protocol import CLOSED, CONNECTED, CONNECTING, MqttProtocol
 from hubbub.broker.retained import RetainedStore
 from hubbub.broker.router import Router
 from hubbub.broker.sessions import Outgoing, Session, SessionStore
 from hubbub.broker.settings import BrokerSettings
 from hubbub.broker.storage import BrokerStore
-from hubbub.errors import PeerError, ProtocolError, UsageError
+from hubbub.errors import PeerError, UsageError
 from hubbub.mqtt.codec import PublishTemplate, encode_publish
-from hubbub.mqtt.errors import PacketTooLarge, TopicAliasInvalid
 from hubbub.mqtt.packets import (
     EMPTY_PROPERTIES,
     MQTT_5,
@@ -173,7 +172,7 @@ class Broker:
         if self._sweeper is not None:
             self._sweeper.cancel()
         for conn in list(self.connections):  # 2. tell every client, close
-            if conn.state == CONNECTED:
+            if conn.state is CONNECTED:
                 conn.disconnect(0x8B, R.SERVER_INITIATED_DISCONNECT, "server shutting down")
             else:
                 conn.abort(R.SERVER_INITIATED_DISCONNECT)
@@ -228,44 +227,16 @@ class Broker:
     # --- publish path ---------------------------------------------------------------------
 
     def check_publish(self, conn: MqttProtocol, p: Publish) -> Message | None:
-        """Limits and topic checks for a client's PUBLISH; a PeerError closes the client."""
-        s = self.settings
-        topic = p.topic
-        props = p.properties
-        if conn.version == MQTT_5 and props.topic_alias is not None:
-            alias = props.topic_alias
-            if alias == 0 or alias > s.topic_alias_maximum:
-                raise TopicAliasInvalid(f"topic alias {alias} [MQTT-3.3.2-8, 3.3.2-9]")
-            if topic:
-                conn.aliases[alias] = topic
-            else:
-                found = conn.aliases.get(alias)
-                if found is None:
-                    raise ProtocolError(f"topic alias {alias} was never set [MQTT-3.3.4]")
-                topic = found
-        if p.qos > s.max_qos:
-            raise PeerError(f"QoS {p.qos} is above the Maximum QoS {s.max_qos} "
-                            "[MQTT-3.2.2-11]", mqtt_reason=0x9B)
-        if p.retain and not s.retain_available:
-            raise PeerError("retain is not available [MQTT-3.2.2-14]", mqtt_reason=0x9A)
-        if len(p.payload) > s.max_payload_bytes:
-            raise PacketTooLarge(f"payload of {len(p.payload)} bytes exceeds "
-                                 f"{s.max_payload_bytes}")
-        validate_topic_name(topic, max_bytes=s.max_topic_bytes, max_levels=s.max_topic_levels)
+        """The broker's own limit on a client's PUBLISH (the connection checked the rest)."""
         if conn.bucket is not None and not conn.bucket.take():
-            conn.disconnect(0x96, R.THROTTLED, f"more than {s.publish_rate:g} publishes/s")
+            conn.disconnect(0x96, R.THROTTLED,
+                            f"more than {self.settings.publish_rate:g} publishes/s")
             return None
-        conn.check_inbound_quota(p.qos)
-        if props.payload_format_indicator == 1:
-            try:
-                p.payload.decode("utf-8")
-            except UnicodeDecodeError:
-                raise PeerError("payload is not UTF-8 as its format indicator says "
-                                "[MQTT-3.3.2-4]", mqtt_reason=0x99) from None
-        if props.topic_alias is not None or props.subscription_identifiers:
-            props = replace(props, topic_alias=None, subscription_identifiers=())
+        props = p.properties
+        if props.subscription_identifiers:  # per connection, never part of the message
+            props = replace(props, subscription_identifiers=())
         self.counters["messages_in"] += 1
-        return Message(topic, p.payload, p.qos, p.retain, props, self.clock())
+        return Message(p.topic, p.payload, p.qos, p.retain, props, self.clock())
 
     def authorize_publish(self, conn: MqttProtocol, topic: str, retain: bool = False) -> bool:
         """Lifecycle topics belong to the broker; the rest is the policy's call."""
@@ -336,7 +307,7 @@ class Broker:
             conn: Any = session.link
             qos = grant.qos if grant.qos < msg.qos else msg.qos
             retain = msg.retain and grant.retain_as_published
-            if conn is None or conn.state != CONNECTED:
+            if conn is None or conn.mqtt.state is not CONNECTED:
                 if qos and session.expiry_interval:
                     # Offline persistent session: queue QoS 1/2 [MQTT-3.1.2-5].
                     if not session.enqueue(Outgoing(msg, qos, retain, grant.identifiers)):
@@ -348,19 +319,21 @@ class Broker:
                 conn.deliver(Outgoing(msg, qos, retain, grant.identifiers), templates)
                 sent += 1
                 continue
-            key = (conn.version, retain, grant.identifiers)
+            mqtt = conn.mqtt
+            version = mqtt.version
+            key = (version, retain, grant.identifiers)
             data = cache.get(key)
             if data is None:
                 props = (conn.publish_props(msg, grant.identifiers, now)
-                         if conn.version == MQTT_5 else EMPTY_PROPERTIES)
+                         if version == MQTT_5 else EMPTY_PROPERTIES)
                 data = cache[key] = encode_publish(topic, msg.payload, 0, retain, False, None,
-                                                   props, conn.version)
+                                                   props, version)
             transport = conn.transport
             if transport.get_write_buffer_size() > high:
                 dropped += 1  # slow consumer: QoS 0 is dropped, never buffered without bound
                 continue
-            if conn.client_max_packet is not None and len(data) > conn.client_max_packet:
-                self.counters["dropped_too_large"] += 1  # [MQTT-3.1.2-25]
+            if not mqtt.send_publish_bytes(data):  # too big for this client
+                self.counters["dropped_too_large"] += 1
                 continue
             if conn.is_ws and self._frame is not None:
                 fkey = (key, "ws")
@@ -382,8 +355,12 @@ class Broker:
             return
         props = (conn.publish_props(msg, ids, self.clock())
                  if conn.version == MQTT_5 else EMPTY_PROPERTIES)
-        conn.write(encode_publish(msg.topic, msg.payload, 0, retain, False, None, props,
-                                  conn.version))
+        data = conn.mqtt.send_publish_bytes(encode_publish(
+            msg.topic, msg.payload, 0, retain, False, None, props, conn.version))
+        if data:
+            conn.write(data)
+        else:
+            self.stats_dropped(1)
 
     def publish_internal(self, topic: str, payload: bytes, qos: int = 1) -> None:
         """A broker-originated message (lifecycle): routed and observed, origin None."""
@@ -429,10 +406,10 @@ class Broker:
         now = self.clock()
         s = self.settings
         for conn in list(self.connections):
-            if conn.state in (NEW, CONNECTING) and now - conn.opened_at > s.connect_timeout:
+            if conn.state is CONNECTING and now - conn.opened_at > s.connect_timeout:
                 # A socket that never sent CONNECT, or an authenticator that never answered.
                 conn.abort(R.CLIENT_ERROR)
-            elif conn.state == CONNECTED:
+            elif conn.state is CONNECTED:
                 if conn.keepalive and now - conn.last_rx > conn.keepalive * s.keepalive_grace:
                     conn.disconnect(0x8D, R.MQTT_KEEP_ALIVE_TIMEOUT, "keep alive timeout")
                 elif conn.expires_at is not None and now >= conn.expires_at:

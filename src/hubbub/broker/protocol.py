@@ -1,11 +1,13 @@
-"""The per-connection ``asyncio.Protocol``: bytes in, packets handled in order, bytes out.
+"""The per-connection ``asyncio.Protocol``: the thin shell around ``ServerConnection``.
 
-One class serves TCP and WebSocket (the WebSocket transport delivers whole binary
-messages' bytes and takes ``write``/``write_frame``). Packets are handled strictly in
-the order they arrive [MQTT-4.6.0]; the only awaits are the CONNECT's authentication
-(reading is paused and later packets wait in the decoder) and observers of a QoS>0
-publish, whose acknowledgements are chained so they still leave in arrival order
-[MQTT-4.6.0-2, 4.6.0-3] without holding up the packets behind them.
+Bytes go into the sans-IO ``hubbub.mqtt.connection.ServerConnection`` (decoding, the
+first-packet and second-CONNECT rules, topic aliases, topic and payload checks, Receive
+Maximum, the error reason hint); the validated packets it gives back are handled here
+strictly in the order they arrive [MQTT-4.6.0]. What outlives a connection (packet ids'
+messages, QoS 2 state, the queue) is the session's. The only awaits are the CONNECT's
+authentication (reading is paused and the connection holds back later bytes undecoded)
+and observers of a QoS>0 publish, whose acknowledgements are chained so they still leave
+in arrival order [MQTT-4.6.0-2, 4.6.0-3] without holding up the packets behind them.
 """
 
 from __future__ import annotations
@@ -25,8 +27,16 @@ from hubbub.broker.limits import TokenBucket
 from hubbub.broker.message import Message
 from hubbub.broker.sessions import Outgoing, Session
 from hubbub.errors import PeerError, ProtocolError
-from hubbub.mqtt.codec import PublishTemplate, encode, publish_template
-from hubbub.mqtt.decoder import Decoder
+from hubbub.mqtt.codec import PublishTemplate, publish_template
+from hubbub.mqtt.connection import (
+    CLOSED,
+    CONNECTED,
+    CONNECTING,
+    ERROR,
+    ConnectionLimits,
+    ConnectionState,
+    ServerConnection,
+)
 from hubbub.mqtt.packets import (
     EMPTY_PROPERTIES,
     MQTT_5,
@@ -47,43 +57,52 @@ from hubbub.mqtt.packets import (
 
 if TYPE_CHECKING:
     from hubbub.broker.broker import Broker
+    from hubbub.broker.settings import BrokerSettings
 
 log = logging.getLogger("hubbub.broker")
-
-NEW, CONNECTING, CONNECTED, CLOSED = range(4)
 R = DisconnectReason
+# The connection's states, for the broker's modules (NEW is CONNECTING before CONNECT).
+__all__ = ["CLOSED", "CONNECTED", "CONNECTING", "ERROR", "MqttProtocol", "connection_limits"]
+
+
+@functools.lru_cache(maxsize=8)
+def connection_limits(s: BrokerSettings) -> ConnectionLimits:
+    """What every connection of a broker with settings ``s`` accepts and announces."""
+    return ConnectionLimits(
+        max_packet_size=s.max_packet_bytes, receive_maximum=s.receive_maximum,
+        topic_alias_maximum=s.topic_alias_maximum, maximum_qos=s.max_qos,
+        retain_available=s.retain_available, max_topic_bytes=s.max_topic_bytes,
+        max_topic_levels=s.max_topic_levels, max_payload_size=s.max_payload_bytes,
+        max_inflight=s.max_inflight)
 
 
 class _Ack:
     """One pending acknowledgement in the per-connection chain."""
 
-    __slots__ = ("packet", "pending", "failed", "qos")
+    __slots__ = ("packet", "pending", "failed")
 
-    def __init__(self, packet: Puback | Pubrec, pending: int, qos: int) -> None:
+    def __init__(self, packet: Puback | Pubrec, pending: int) -> None:
         self.packet = packet
         self.pending = pending
         self.failed = False
-        self.qos = qos
 
 
 class MqttProtocol(asyncio.Protocol):
     """One client connection. Created by ``Broker.protocol_factory``."""
 
     # Slots: thousands of these live at once; a per-instance dict would double their size.
-    __slots__ = ("broker", "settings", "clock", "transport", "state", "version", "session",
-                 "identity", "authorizer", "filter_receive", "peer_ip", "transport_kind",
-                 "is_ws", "keepalive", "expires_at", "opened_at", "last_rx", "reader",
-                 "bucket", "send_quota", "client_max_packet", "aliases", "inbound_unacked",
-                 "will", "will_delay", "close_reason", "clean_disconnect", "_acks",
-                 "__weakref__")
+    __slots__ = ("broker", "settings", "clock", "transport", "mqtt", "session", "identity",
+                 "authorizer", "filter_receive", "peer_ip", "transport_kind", "is_ws",
+                 "keepalive", "expires_at", "opened_at", "last_rx", "bucket", "will",
+                 "will_delay", "close_reason", "clean_disconnect", "_acks", "__weakref__")
 
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
         s = self.settings = broker.settings
         self.clock = broker.clock
         self.transport: Any = None
-        self.state = NEW
-        self.version = MQTT_5  # until CONNECT says otherwise (only used for errors)
+        # Bytes after CONNECT stay undecoded until the authenticator has answered.
+        self.mqtt = ServerConnection(connection_limits(s), hold_after_connect=True)
         self.session: Session | None = None
         self.identity: Identity | None = None
         self.authorizer: Authorizer = ALLOW_ALL
@@ -94,18 +113,22 @@ class MqttProtocol(asyncio.Protocol):
         self.keepalive = 0
         self.expires_at: float | None = None
         self.opened_at = self.last_rx = self.clock()
-        self.reader = Decoder(s.max_packet_bytes)
         self.bucket = (TokenBucket(s.publish_rate, s.publish_burst, self.clock)
                        if s.publish_rate > 0 else None)
-        self.send_quota = s.max_inflight  # min(ours, client's Receive Maximum)
-        self.client_max_packet: int | None = None
-        self.aliases: dict[int, str] = {}
-        self.inbound_unacked = 0
         self.will: Message | None = None
         self.will_delay = 0
         self.close_reason: DisconnectReason = R.CONNECTION_LOST
         self.clean_disconnect = False
         self._acks: deque[_Ack] | None = None  # created on the first delayed ack
+
+    @property
+    def state(self) -> ConnectionState:
+        """The connection's state: the one state machine is ``self.mqtt``'s."""
+        return self.mqtt.state
+
+    @property
+    def version(self) -> int:
+        return self.mqtt.version or MQTT_5  # MQTT_5 until CONNECT says otherwise
 
     # --- asyncio.Protocol ----------------------------------------------------------
 
@@ -124,30 +147,28 @@ class MqttProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_rx = self.clock()
-        if self.state == CLOSED:
+        if self.mqtt.closed:
             return
-        try:
-            self.reader.feed(data)
-        except PeerError as exc:
-            self.peer_error(exc)
-            return
+        self.mqtt.feed(data)
         self.process()
 
     def eof_received(self) -> bool | None:
         return None  # half-closed socket: close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.state = CLOSED
+        self.mqtt.close()
         self._acks = None
         self.broker.connection_closed(self)
 
     # --- packet handling -------------------------------------------------------------
 
     def process(self) -> None:
-        """Handle every complete packet in order; stop while CONNECT is authenticated."""
-        while self.state in (NEW, CONNECTED):
+        """Handle every complete packet in order; the connection returns None while
+        CONNECT is authenticated and once it is closed."""
+        mqtt = self.mqtt
+        while True:
             try:
-                packet = self.reader.next_packet()
+                packet = mqtt.next_packet()
                 if packet is None:
                     return
                 self.handle(packet)
@@ -161,16 +182,6 @@ class MqttProtocol(asyncio.Protocol):
                 return
 
     def handle(self, packet: Packet) -> None:
-        if self.state == NEW:
-            if not isinstance(packet, Connect):
-                # The first packet must be CONNECT [MQTT-3.1.0-1]: close without answer.
-                self.abort(R.CLIENT_ERROR)
-                return
-            self.version = packet.protocol_level
-            self.state = CONNECTING
-            self.transport.pause_reading()
-            self.broker.start_connect(self, packet)
-            return
         match packet:
             case Publish():
                 self.on_publish(packet)
@@ -190,14 +201,15 @@ class MqttProtocol(asyncio.Protocol):
                 self.send(Pingresp())
             case Disconnect():
                 self.on_disconnect(packet)
-            case Connect():
-                raise ProtocolError("second CONNECT [MQTT-3.1.0-2]")
+            case Connect():  # the first packet; the connection refuses a second one
+                self.transport.pause_reading()
+                self.broker.start_connect(self, packet)
             case _:
+                # AUTH: enhanced authentication is refused at CONNECT (0x8C).
                 raise ProtocolError(f"unexpected {type(packet).__name__} from a client")
 
     def connect_done(self) -> None:
         """Called by the broker once CONNACK (success) is written."""
-        self.state = CONNECTED
         self.transport.resume_reading()
         self.process()
 
@@ -211,40 +223,31 @@ class MqttProtocol(asyncio.Protocol):
         if qos == 2 and p.packet_id in session.inbound_qos2:
             # A resent QoS 2 PUBLISH we already own: acknowledge, do not route again
             # [MQTT-4.3.3-10 .. 4.3.3-11].
-            self.inbound_unacked -= 1  # counted when it first came
-            self.queue_ack(Pubrec(p.packet_id or 0), [], qos)
+            self.queue_ack(Pubrec(p.packet_id or 0), [])
             return
         if not self.broker.authorize_publish(self, msg.topic, msg.retain):
-            if qos and self.version == MQTT_5 and self.state == CONNECTED:
+            if qos and self.version == MQTT_5 and self.state is CONNECTED:
                 ack = Puback if qos == 1 else Pubrec
-                self.queue_ack(ack(p.packet_id or 0, 0x87), [], qos)
-            elif qos and self.state == CONNECTED:
+                self.queue_ack(ack(p.packet_id or 0, 0x87), [])
+            elif qos and self.state is CONNECTED:
                 # MQTT 3.1.1 cannot refuse a publish; closing is the only honest answer.
                 self.disconnect(0x87, R.AUTH_ERROR, "not authorized")
             return
         awaitables = self.broker.accept(msg, session, self.identity)
         if qos == 1:
-            self.queue_ack(Puback(p.packet_id or 0), awaitables, qos)
+            self.queue_ack(Puback(p.packet_id or 0), awaitables)
         elif qos == 2:
             session.inbound_qos2.add(p.packet_id or 0)
-            self.queue_ack(Pubrec(p.packet_id or 0), awaitables, qos)
+            self.queue_ack(Pubrec(p.packet_id or 0), awaitables)
         elif awaitables:
             self.broker.consume(awaitables)  # QoS 0: nobody waits, but they must run
 
-    def check_inbound_quota(self, qos: int) -> None:
-        if qos:
-            self.inbound_unacked += 1
-            if self.version == MQTT_5 and self.inbound_unacked > self.settings.receive_maximum:
-                raise ProtocolError("Receive Maximum exceeded [MQTT-3.3.4-9]",
-                                    mqtt_reason=0x93)
-
-    def queue_ack(self, packet: Puback | Pubrec, awaitables: list[Awaitable[None]],
-                  qos: int) -> None:
+    def queue_ack(self, packet: Puback | Pubrec, awaitables: list[Awaitable[None]]) -> None:
         """Send ``packet`` once every awaitable is done, after every earlier ack."""
         if not awaitables and not self._acks:
-            self._write_ack(packet, qos, failed=False)
+            self._write_ack(packet, failed=False)
             return
-        slot = _Ack(packet, len(awaitables), qos)
+        slot = _Ack(packet, len(awaitables))
         if self._acks is None:
             self._acks = deque()
         self._acks.append(slot)
@@ -263,12 +266,12 @@ class MqttProtocol(asyncio.Protocol):
         acks = self._acks
         while acks and acks[0].pending <= 0:
             head = acks.popleft()
-            self._write_ack(head.packet, head.qos, head.failed)
+            self._write_ack(head.packet, head.failed)
 
-    def _write_ack(self, packet: Puback | Pubrec, qos: int, failed: bool) -> None:
-        if qos == 1 or packet.reason_code >= 0x80:
-            self.inbound_unacked -= 1  # a QoS 2 exchange ends at PUBCOMP, or here on failure
-        if self.state == CLOSED:
+    def _write_ack(self, packet: Puback | Pubrec, failed: bool) -> None:
+        # Sent through the connection, which ends the Receive Maximum count of a QoS 1
+        # exchange here (QoS 2: at PUBCOMP, or here on failure).
+        if self.mqtt.closed:
             return
         if failed:
             # An observer (e.g. the durable history) failed: the message is not safe.
@@ -288,7 +291,6 @@ class MqttProtocol(asyncio.Protocol):
         assert self.session is not None
         found = pid in self.session.inbound_qos2
         self.session.inbound_qos2.discard(pid)
-        self.inbound_unacked = max(0, self.inbound_unacked - 1)
         self.send(Pubcomp(pid, 0 if found or self.version != MQTT_5 else 0x92))
 
     def on_pubrec(self, pid: int, reason: int) -> None:
@@ -314,15 +316,11 @@ class MqttProtocol(asyncio.Protocol):
     def on_disconnect(self, p: Disconnect) -> None:
         assert self.session is not None
         interval = p.properties.session_expiry_interval
-        if interval is not None:
-            if self.session.expiry_interval == 0 and interval > 0:
-                raise ProtocolError("Session Expiry Interval set on DISCONNECT after 0 "
-                                    "[MQTT-3.14.2-2]")
+        if interval is not None:  # 0 -> non-zero was refused by the connection
             self.session.expiry_interval = min(interval, self.settings.max_session_expiry)
         # Normal disconnection discards the will; 0x04 asks for it [MQTT-3.14.4-3].
         self.clean_disconnect = p.reason_code != 0x04
         self.close_reason = R.CLIENT_INITIATED_DISCONNECT
-        self.state = CLOSED
         self.transport.close()
         self.broker.connection_closed(self)
 
@@ -344,8 +342,9 @@ class MqttProtocol(asyncio.Protocol):
         """
         session = self.session
         assert session is not None
-        if not session.queue and len(session.inflight) < self.send_quota:
-            self._send_inflight(session, out, session.allocate_pid(), False, cache)
+        mqtt = self.mqtt
+        if not session.queue and mqtt.can_send_qos():
+            self._send_inflight(session, out, mqtt.allocate_packet_id(), False, cache)
         elif not session.enqueue(out):
             # Slow consumer: its queue is full. Disconnect it rather than grow
             # without bound or slow the publishers [docs/broker.md].
@@ -356,18 +355,17 @@ class MqttProtocol(asyncio.Protocol):
                        cache: dict[Any, PublishTemplate] | None = None) -> None:
         session.inflight[pid] = out
         msg = out.msg
-        key = (self.version, out.qos, out.retain, out.identifiers)
+        version = self.version
+        key = (version, out.qos, out.retain, out.identifiers)
         tpl = cache.get(key) if cache is not None else None
         if tpl is None:
             props = (self.publish_props(msg, out.identifiers, self.clock())
-                     if self.version == MQTT_5 else EMPTY_PROPERTIES)
-            tpl = publish_template(msg.topic, msg.payload, out.qos, out.retain, props,
-                                   self.version)
+                     if version == MQTT_5 else EMPTY_PROPERTIES)
+            tpl = publish_template(msg.topic, msg.payload, out.qos, out.retain, props, version)
             if cache is not None:
                 cache[key] = tpl
-        data = tpl.with_packet_id(pid, dup)
-        if self.client_max_packet is not None and len(data) > self.client_max_packet:
-            # Too big for the client: discard as if delivered [MQTT-3.1.2-25].
+        data = self.mqtt.send_publish_bytes(tpl.with_packet_id(pid, dup), pid)
+        if not data:  # too big for the client: discarded as if delivered
             del session.inflight[pid]
             self.broker.stats_dropped(1)
             return
@@ -376,21 +374,24 @@ class MqttProtocol(asyncio.Protocol):
     def pump(self) -> None:
         """Move queued messages into the inflight window as acknowledgements free it."""
         session = self.session
-        if session is None or self.state != CONNECTED:
+        mqtt = self.mqtt
+        if session is None or mqtt.state is not CONNECTED:
             return
         now = self.clock()
         queue = session.queue
-        while queue and len(session.inflight) < self.send_quota:
+        while queue and mqtt.can_send_qos():
             out = queue.popleft()
             if out.msg.expired(now):
                 continue  # [MQTT-3.3.2-5]
-            self._send_inflight(session, out, session.allocate_pid(), dup=False)
+            self._send_inflight(session, out, mqtt.allocate_packet_id(), dup=False)
 
     def resend_inflight(self) -> None:
         """On session resumption, resend unacknowledged PUBLISH (DUP) and PUBREL in order
-        [MQTT-4.4.0-1]."""
+        [MQTT-4.4.0-1]; the session's packet ids are the new connection's in flight."""
         session = self.session
         assert session is not None
+        for pid in session.inflight:
+            self.mqtt.claim_packet_id(pid)
         for pid, out in list(session.inflight.items()):
             if out.released:
                 self.send(Pubrel(pid))
@@ -401,25 +402,33 @@ class MqttProtocol(asyncio.Protocol):
     # --- output ------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        if self.state != CLOSED:
+        if not self.mqtt.closed:
             self.transport.write(data)
 
     def send(self, packet: Packet) -> None:
-        self.write(encode(packet, self.version))
+        mqtt = self.mqtt
+        if mqtt.closed:
+            return
+        data = mqtt.send(packet)  # may close it (DISCONNECT): write regardless
+        if data:
+            self.transport.write(data)
 
     def disconnect(self, reason: int, lifecycle: DisconnectReason, message: str | None = None,
                    abort: bool = False) -> None:
-        """Server-initiated close: MQTT 5 DISCONNECT with ``reason``, then close."""
-        if self.state == CLOSED:
+        """Server-initiated close: MQTT 5 DISCONNECT with ``reason`` (3.1.1: none), close."""
+        if self.mqtt.closed:
             return
         self.close_reason = lifecycle
-        if self.version == MQTT_5 and self.state == CONNECTED:
+        if self.mqtt.state is CONNECTED:
             props = Properties(reason_string=message) if message else EMPTY_PROPERTIES
             try:
                 self.send(Disconnect(reason, props))
             except Exception:  # never let a failed courtesy packet keep the socket open
                 log.exception("could not encode DISCONNECT")
-        self.state = CLOSED
+        self._close(reason, abort)
+
+    def _close(self, reason: int, abort: bool = False) -> None:
+        self.mqtt.close()
         if abort or self.transport.get_write_buffer_size():
             self.transport.abort()  # a peer that does not read must not hold the socket
         else:
@@ -436,15 +445,23 @@ class MqttProtocol(asyncio.Protocol):
 
     def abort(self, lifecycle: DisconnectReason) -> None:
         self.close_reason = lifecycle
-        self.state = CLOSED
+        self.mqtt.close()
         self.transport.abort()
         self.broker.connection_closed(self)
 
     def peer_error(self, exc: PeerError) -> None:
-        """The client sent something we refuse: answer as the spec says, then close."""
+        """The client sent something we refuse: answer as the connection says, close."""
         log.info("client %s (%s): %s", self.session.client_id if self.session else "?",
                  self.peer_ip, exc)
-        if self.state in (NEW, CONNECTING):
+        mqtt = self.mqtt
+        if mqtt.state is CLOSED:
+            return
+        mqtt.fail(exc)  # a rule of the broker's own; the connection's are already ERROR
+        if not mqtt.connack_sent:
             self.broker.refuse_connect(self, exc)
             return
-        self.disconnect(exc.mqtt_reason, R.CLIENT_ERROR, str(exc)[:200])
+        self.close_reason = R.CLIENT_ERROR
+        data = mqtt.goodbye()
+        if data:
+            self.transport.write(data)
+        self._close(exc.mqtt_reason)

@@ -9,8 +9,9 @@ from hubbub.broker.message import Message
 from hubbub.broker.protocol import CONNECTED, MqttProtocol
 from hubbub.broker.router import Grant
 from hubbub.broker.sessions import Session
+from hubbub.mqtt.codec import encode
 from hubbub.mqtt.decoder import Decoder
-from hubbub.mqtt.packets import Properties, Publish
+from hubbub.mqtt.packets import Connack, Connect, Properties, Publish
 from hubbub.transport.websocket import binary_frame
 
 
@@ -39,8 +40,10 @@ def attach(broker: Broker, cid: str, version: int, kind: str, grant: Grant,
     conn = MqttProtocol(broker)
     transport = FakeTransport(kind, buffered)
     conn.connection_made(transport)  # type: ignore[arg-type]
-    conn.state = CONNECTED
-    conn.version = version
+    # CONNECT and CONNACK through the connection's state machine (no authentication).
+    conn.mqtt.receive_data(encode(Connect(protocol_level=version, client_id=cid), version))
+    conn.mqtt.send(Connack())
+    assert conn.state is CONNECTED and conn.version == version
     session = Session(cid, cid)
     session.link = conn
     conn.session = session
