@@ -246,10 +246,14 @@ def main() -> None:
         "",
         "Transitions count states entered (AWS's StateTransition billing unit: every state "
         "of every Map iteration too). The chat rows include everything a command does: the "
-        "chat function translating the pipeline and creating the machine, reading the room "
-        "(up to 1,000 messages) from SQLite, one function invocation per message (and per "
-        "word kept for /top's filter), the reply on the inbox over MQTT, and storing the "
-        "execution (its full event history) in the SQLite table.",
+        "chat function translating the pipeline, creating the (EXPRESS) machine and starting "
+        "it, reading the room (1,000 messages) from SQLite, one function invocation per "
+        "message, `not_stopword` on the sorted counts until n words came through (/top), "
+        "and the reply on the inbox over MQTT. Most of /top's time is its `count` step, a "
+        "JSONata Pass over ~7,000 words (about 0.8 s alone with `run_sync`): its "
+        "`$reduce`/`$merge` grows faster than linearly (measured with jsonata-python: 0.25 s "
+        "at 1,750 words, 1.1 s at 7,000), where the grouping expression "
+        "`{$string($): $count($)}` gives the same counts in 0.15 s at 7,000.",
     ]
     OUT.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
