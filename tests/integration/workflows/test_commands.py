@@ -180,3 +180,23 @@ async def test_command_executions_are_express_and_not_kept_in_the_table(tmp_path
         assert wf.types["chat-stats"] == "EXPRESS"  # the machine itself was kept
     finally:
         await node.stop()
+
+
+async def test_a_failing_step_is_answered_with_command_failed(node: Node) -> None:
+    from hubbub.functions.runtime import FunctionSpec
+
+    async def broken(event: Any, context: Any) -> Any:
+        raise RuntimeError("disk on fire")
+
+    node.services.functions.register(FunctionSpec("by_user", "functions.x:broken"), broken)
+    await seed(node, "pets", ROOM)
+    c = await client(node, "pets", "dave")
+    try:
+        command(c, "pets", "/stats")
+        got = await c.expect(error("command_failed"))
+        assert got["message"] == "/stats could not be computed (RuntimeError). Try again later."
+    finally:
+        c.close()
+    await node.services.workflows.wait_idle()
+    [ex] = (await node.services.workflows.list_executions("chat-stats"))["executions"]
+    assert ex["status"] == "SUCCEEDED"  # the Catch answered: the execution itself ended well

@@ -188,3 +188,25 @@ async def test_lambda_invoke_integration_and_machine_types(app_node: Node) -> No
             "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
             "Parameters": {"FunctionName": "double", "Payload": {}}, "End": True}}},
             "EXPRESS")
+
+
+async def test_an_execution_a_crash_left_running_is_aborted_at_start(tmp_path: Path) -> None:
+    from hubbub.tables import create_table_engine
+    from hubbub.workflows import TableExecutionStore
+    from hubbub.workflows.store import ExecutionRecord
+
+    data = tmp_path / "data"
+    data.mkdir()
+    engine = create_table_engine("sqlite", data / "tables.sqlite3")
+    await engine.open()
+    started = {"id": 1, "previousEventId": 0, "timestamp": "2026-11-27T00:00:00Z",
+               "type": "ExecutionStarted", "executionStartedEventDetails": {"input": "{}"}}
+    await TableExecutionStore(engine).put(ExecutionRecord(
+        "left-behind", "orders", "RUNNING", {"amount": 1}, start_date=1.0, history=[started]))
+    await engine.close()
+    node = await start_node(data, APP)
+    try:
+        d = await node.services.workflows.describe_execution("left-behind")
+        assert d["status"] == "ABORTED" and d["error"] == "Hubbub.Restarted"
+    finally:
+        await node.stop()
