@@ -98,7 +98,8 @@ def site_resources(app: AppSpec, *, with_api: bool) -> dict[str, Json]:
     behaviors: list[Json] = []
     if with_api:
         origins.append({
-            "Id": "api", "DomainName": sub("${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"),
+            "Id": "api",
+            "DomainName": sub("${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"),
             "CustomOriginConfig": {"OriginProtocolPolicy": "https-only"}})
         behaviors.append({
             "PathPattern": "/api/*", "TargetOriginId": "api",
