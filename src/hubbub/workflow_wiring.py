@@ -268,6 +268,9 @@ class Workflows:
     def _ended(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         self._running -= 1
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            # the interpreter turns task errors into FAILED; this is the store failing
+            log.error("a background execution could not be run or saved", exc_info=exc)
 
     @property
     def running(self) -> int:
