@@ -302,12 +302,15 @@ class Broker:
         templates: dict[Any, PublishTemplate] = {}
         high = self.settings.write_buffer_high
         sent = dropped = 0
-        topic = msg.topic
+        topic, payload, mqos, mretain = msg.topic, msg.payload, msg.qos, msg.retain
+        frame_of = self._frame
+        connected = CONNECTED
+        cached = cache.get
         for session, grant in targets.items():
             conn: Any = session.link
-            qos = grant.qos if grant.qos < msg.qos else msg.qos
-            retain = msg.retain and grant.retain_as_published
-            if conn is None or conn.mqtt.state is not CONNECTED:
+            qos = grant.qos if grant.qos < mqos else mqos
+            retain = mretain and grant.retain_as_published
+            if conn is None or (mqtt := conn.mqtt).state is not connected:
                 if qos and session.expiry_interval:
                     # Offline persistent session: queue QoS 1/2 [MQTT-3.1.2-5].
                     if not session.enqueue(Outgoing(msg, qos, retain, grant.identifiers)):
@@ -319,14 +322,13 @@ class Broker:
                 conn.deliver(Outgoing(msg, qos, retain, grant.identifiers), templates)
                 sent += 1
                 continue
-            mqtt = conn.mqtt
             version = mqtt.version
             key = (version, retain, grant.identifiers)
-            data = cache.get(key)
+            data = cached(key)
             if data is None:
                 props = (conn.publish_props(msg, grant.identifiers, now)
                          if version == MQTT_5 else EMPTY_PROPERTIES)
-                data = cache[key] = encode_publish(topic, msg.payload, 0, retain, False, None,
+                data = cache[key] = encode_publish(topic, payload, 0, retain, False, None,
                                                    props, version)
             transport = conn.transport
             if transport.get_write_buffer_size() > high:
@@ -335,11 +337,11 @@ class Broker:
             if not mqtt.send_publish_bytes(data):  # too big for this client
                 self.counters["dropped_too_large"] += 1
                 continue
-            if conn.is_ws and self._frame is not None:
+            if frame_of is not None and conn.is_ws:
                 fkey = (key, "ws")
                 frame = cache.get(fkey)
                 if frame is None:
-                    frame = cache[fkey] = self._frame(data)
+                    frame = cache[fkey] = frame_of(data)
                 transport.write_frame(frame)
             else:
                 transport.write(data)

@@ -204,20 +204,21 @@ class ServerConnection:
         return packets
 
     def _receive(self, packet: Packet) -> Packet:
-        if type(packet) is Publish:  # the hot path first
+        if type(packet) is Publish:  # the hot paths first
             return self._receive_publish(packet)
+        if type(packet) is Puback or type(packet) is Pubcomp:
+            self._outbound_inflight.discard(packet.packet_id)
+            return packet
         match packet:
-            case Connect():
-                if self.connect is not None:
-                    raise ProtocolError("second CONNECT [MQTT-3.1.0-2]")
-                self._receive_connect(packet)
-            case Puback() | Pubcomp():
-                self._outbound_inflight.discard(packet.packet_id)
             case Pubrec():
                 if packet.reason_code >= 0x80:  # the exchange ends here [MQTT 5.0 §4.3.3]
                     self._outbound_inflight.discard(packet.packet_id)
             case Pubrel() | Subscribe() | Unsubscribe() | Pingreq() | Auth():
                 pass
+            case Connect():
+                if self.connect is not None:
+                    raise ProtocolError("second CONNECT [MQTT-3.1.0-2]")
+                self._receive_connect(packet)
             case Disconnect():
                 expiry = packet.properties.session_expiry_interval
                 assert self.connect is not None
@@ -398,13 +399,14 @@ class ServerConnection:
 
         Raises ``UsageError`` when the quota is used up: check ``can_send_qos`` first.
         """
-        if not self.can_send_qos() or len(self._outbound_inflight) >= 65_535:
+        inflight = self._outbound_inflight
+        if len(inflight) >= self.send_quota or len(inflight) >= 65_535:
             raise UsageError("no outbound QoS quota left; check can_send_qos() first")
         pid = self._next_id
-        while pid in self._outbound_inflight:
+        while pid in inflight:
             pid = pid % 65_535 + 1
         self._next_id = pid % 65_535 + 1
-        self._outbound_inflight.add(pid)
+        inflight.add(pid)
         return pid
 
     def claim_packet_id(self, packet_id: int) -> None:
