@@ -44,7 +44,7 @@ def connected(version: int = 5, limits: ConnectionLimits | None = None,
     assert isinstance(connect, Connect)
     assert conn.state is ConnectionState.CONNECTING
     conn.send(Connack())
-    assert conn.state is ConnectionState.CONNECTED
+    assert conn.state.name == "CONNECTED"  # (mypy keeps the narrowing of the line above)
     return conn
 
 
@@ -366,9 +366,126 @@ def test_outbound_topic_aliases() -> None:
     ]
     # a client reading these with its own InboundAliases gets the topics back
     client = connected(limits=ConnectionLimits(topic_alias_maximum=2))
-    assert [p.topic for p in client.receive_data(b"".join(sent))] == ["a", "a", "b", "c", "b"]
+    topics = [p.topic for p in client.receive_data(b"".join(sent)) if isinstance(p, Publish)]
+    assert topics == ["a", "a", "b", "c", "b"]
 
 
 def test_no_outbound_aliases_unless_enabled() -> None:
     conn = connected(props=Properties(topic_alias_maximum=2))
     assert decode(conn.send(Publish("a")))[0] == Publish("a")
+
+
+# -- what a broker needs: held CONNECT, its own faults, shared encodings -----------------
+
+def test_hold_after_connect_keeps_later_bytes_undecoded_until_connack() -> None:
+    conn = ServerConnection(hold_after_connect=True)
+    data = encode(Connect(protocol_level=5, client_id="c"), 5) + encode(Pingreq(), 5)
+    assert conn.receive_data(data[:7]) == []
+    [connect] = conn.receive_data(data[7:])
+    assert isinstance(connect, Connect)
+    assert conn.next_packet() is None  # PINGREQ waits [MQTT-3.1.4-5]
+    conn.feed(bytes.fromhex("ff ff"))  # even garbage waits: a refusal never reads it
+    assert conn.next_packet() is None and conn.state is ConnectionState.CONNECTING
+    conn.send(Connack())
+    assert conn.next_packet() == Pingreq()
+    with pytest.raises(MalformedPacket):
+        conn.next_packet()
+
+
+def test_a_held_connect_refused_never_reads_what_follows() -> None:
+    conn = ServerConnection(hold_after_connect=True)
+    conn.receive_data(encode(Connect(protocol_level=4, client_id="c"), 4) + b"\xff\xff")
+    assert conn.send(Connack(False, 0x87)) == bytes.fromhex("20 02 00 05")
+    assert conn.closed and conn.next_packet() is None
+
+
+@pytest.mark.parametrize(("version", "goodbye"), [
+    (5, "20 1c 00 85 19 1f 00 16 63 6c 69 65 6e 74 20 69 64 20 63 6f 6e 74 61 69 6e 73 20 "
+        "61 20 2b"),
+    (4, "20 02 00 02"),
+])
+def test_fail_records_the_callers_own_refusal(version: int, goodbye: str) -> None:
+    conn = ServerConnection(hold_after_connect=True)
+    conn.receive_data(encode(Connect(protocol_level=version, client_id="a+"), version))
+    exc = ConnectRefused("client id contains a +", mqtt_reason=0x85)
+    conn.fail(exc)
+    assert conn.state is ConnectionState.ERROR and conn.error is exc
+    conn.fail(ProtocolError("later"))  # the first fault stays the answer
+    assert conn.error_reason_hint == 0x85 and not conn.connack_sent
+    assert conn.goodbye().hex(" ") == goodbye
+    with pytest.raises(ConnectRefused):
+        conn.feed(b"")
+
+
+def test_close_refuses_more_work_but_keeps_an_error() -> None:
+    conn = connected()
+    conn.close()
+    assert conn.closed and conn.receive_data(encode(Pingreq(), 5)) == []
+    with pytest.raises(UsageError):
+        conn.send(Pingresp())
+    broken = connected()
+    fail(broken, bytes.fromhex("36 00"))
+    broken.close()
+    assert broken.state is ConnectionState.ERROR
+
+
+def test_send_publish_bytes_passes_shared_encodings_through() -> None:
+    conn = connected(props=Properties(maximum_packet_size=20, receive_maximum=2))
+    small, big = encode(Publish("t", b"x"), 5), encode(Publish("t", b"x" * 30), 5)
+    assert conn.send_publish_bytes(small) is small  # the very same bytes object
+    assert conn.send_publish_bytes(big) == b"" and conn.dropped_oversize == 1
+    pid = conn.allocate_packet_id()
+    assert conn.send_publish_bytes(encode(Publish("t", b"y" * 30, 1, packet_id=pid), 5),
+                                   pid) == b""
+    assert conn.outbound_inflight == 0  # dropped as if delivered: the id is free again
+
+
+def test_resumed_ids_are_claimed_and_skipped() -> None:
+    conn = connected()
+    for pid in (1, 2, 4):  # a session's unacknowledged ids from an earlier connection
+        conn.claim_packet_id(pid)
+    assert [conn.allocate_packet_id() for _ in range(2)] == [3, 5]
+    conn.receive_data(encode(Pubcomp(2), 5))
+    assert conn.outbound_inflight == 4
+
+
+def test_our_in_flight_maximum_caps_the_clients() -> None:
+    conn = connected(limits=ConnectionLimits(max_inflight=2),
+                     props=Properties(receive_maximum=10))
+    assert conn.send_quota == 2
+    conn.allocate_packet_id(), conn.allocate_packet_id()
+    assert not conn.can_send_qos()
+    assert connected(limits=ConnectionLimits(max_inflight=20),
+                     props=Properties(receive_maximum=3)).send_quota == 3
+
+
+def test_receive_maximum_is_a_v5_rule() -> None:
+    conn = connected(4, ConnectionLimits(receive_maximum=1))
+    got = conn.receive_data(encode(Publish("t", b"", 1, packet_id=1), 4)
+                            + encode(Publish("t", b"", 1, packet_id=2), 4))
+    assert len(got) == 2  # a 3.1.1 client was never told a Receive Maximum
+
+
+def test_payload_limit_and_payload_format() -> None:
+    conn = connected(limits=ConnectionLimits(max_payload_size=4))
+    conn.receive_data(encode(Publish("t", b"1234"), 5))
+    exc = fail(conn, Publish("t", b"12345"))
+    assert isinstance(exc, PacketTooLarge) and exc.mqtt_reason == 0x95
+    conn = connected()
+    utf8 = Properties(payload_format_indicator=1)
+    conn.receive_data(encode(Publish("t", "é".encode(), properties=utf8), 5))
+    assert fail(conn, Publish("t", b"\xff", properties=utf8)).mqtt_reason == 0x99
+
+
+@pytest.mark.parametrize(("limits", "will", "reason"), [
+    (ConnectionLimits(maximum_qos=1), Will("w", b"", qos=2), 0x9B),
+    (ConnectionLimits(retain_available=False), Will("w", b"", retain=True), 0x9A),
+    (ConnectionLimits(max_payload_size=2), Will("w", b"abc"), 0x95),
+])
+def test_the_will_obeys_the_publish_limits(limits: ConnectionLimits, will: Will,
+                                           reason: int) -> None:
+    conn = ServerConnection(limits)
+    exc = fail(conn, Connect(protocol_level=5, client_id="c", will=will))
+    assert exc.mqtt_reason == reason and "will" in str(exc)
+    [connack] = decode(conn.goodbye())
+    assert isinstance(connack, Connack) and connack.reason_code == reason
