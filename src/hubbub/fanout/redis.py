@@ -1,0 +1,398 @@
+"""Fan-out between nodes over Redis pub/sub (redis-py's asyncio client).
+
+One channel for every message (``hubbub:fanout``), not one per topic hash: every node
+needs every message (any node may hold a subscriber), so sharding would not cut what a
+node reads, only add channels; one channel keeps a node's messages in the order it
+accepted them, which Redis preserves per connection and channel. On Redis Cluster,
+sharded pub/sub (SPUBLISH) would be the way to spread the load; see docs/multinode.md.
+
+Send path (``on_publish``, synchronous, on the event loop): encode the message once
+(codec.encode_message) and append it to a bounded pending list. One sender task takes
+everything pending, packs it into batches and writes them with one pipelined round trip
+(HSET of retained messages, then PUBLISH of the batch). While that round trip is in
+flight new messages accumulate, so batches grow with the load without a timer: one
+message per round trip when idle, thousands under a burst. QoS 0 is never awaited; a
+QoS 1/2 message returns a future that completes once its batch was written (or counted
+as unshared), which the broker chains before the PUBACK: Redis's speed is the client's
+back-pressure. The future never fails: a Redis outage must not fail local publishes.
+
+Receive path: one task reads the channel, skips its own batches by node id, and routes
+every message with ``Broker.route`` as it is read (no queue of ours: the bound is Redis's
+``client-output-buffer-limit pubsub``, beyond which Redis cuts the subscriber off; we
+reconnect and count the missed sequence numbers in ``gaps``).
+
+Retained messages are also kept in the hash ``hubbub:retained`` (topic -> encoded
+message, a deletion as an empty payload so that "newest wins" also holds for deletes),
+loaded at start and after every reconnect.
+
+While Redis is unreachable, local delivery goes on; what could not be shared is counted
+in ``unshared``, and both connections retry with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable
+from dataclasses import replace
+from typing import Any
+
+from hubbub.broker.broker import Broker
+from hubbub.broker.hooks import Identity
+from hubbub.broker.lifecycle import RESERVED_PREFIX, DisconnectReason
+from hubbub.broker.message import Message
+from hubbub.errors import ConfigError, PeerError, UsageError
+from hubbub.fanout.codec import (
+    MAX_BATCH,
+    decode_batch,
+    decode_message,
+    encode_batch,
+    encode_message,
+    peek_node,
+)
+from hubbub.fanout.takeover import Ownership
+
+try:
+    import redis.asyncio as aioredis
+    from redis.backoff import NoBackoff
+    from redis.exceptions import RedisError
+    from redis.retry import Retry
+except ImportError:  # pragma: no cover - the "redis" extra is not installed
+    aioredis = None  # type: ignore[assignment]
+    RedisError = OSError  # type: ignore[assignment,misc]
+
+log = logging.getLogger("hubbub.fanout")
+
+#: Messages waiting for the sender; beyond this they are counted as unshared.
+MAX_PENDING = 10_000
+#: Bytes waiting for the sender (payloads up to 128 KiB make the count alone too loose).
+MAX_PENDING_BYTES = 16 * 1024 * 1024
+#: A batch's size cap: Redis takes up to 512 MB, but big batches delay the first message.
+MAX_BATCH_BYTES = 256 * 1024
+#: Reconnect backoff: first wait and cap (seconds), doubled with jitter in between.
+BACKOFF = (0.05, 5.0)
+#: Remote nodes whose sequence numbers we remember (node ids change on every restart).
+MAX_KNOWN_NODES = 1024
+#: How long stop() waits for the last pending messages to be written.
+STOP_FLUSH_S = 2.0
+#: Connect and command timeouts: a hung Redis must not hold PUBACKs forever.
+CONNECT_TIMEOUT_S = 2.0
+COMMAND_TIMEOUT_S = 5.0
+
+_DOWN = (RedisError, OSError, asyncio.TimeoutError)
+
+
+class RedisFanout:
+    """Shares accepted messages through Redis pub/sub; see the module docstring."""
+
+    def __init__(self, url: str, *, node_id: str, channel: str = "hubbub:fanout",
+                 retained_key: str = "hubbub:retained", max_pending: int = MAX_PENDING,
+                 max_pending_bytes: int = MAX_PENDING_BYTES,
+                 max_batch_bytes: int = MAX_BATCH_BYTES,
+                 backoff: tuple[float, float] = BACKOFF) -> None:
+        if aioredis is None:
+            raise UsageError("the redis fan-out needs redis: pip install hubbub[redis]")
+        if not url:
+            raise ConfigError("the redis fan-out needs redis_url")
+        self._url = url
+        self._node = node_id
+        self._channel = channel
+        self._retained_key = retained_key
+        self._max_pending = max_pending
+        self._max_pending_bytes = max_pending_bytes
+        self._max_batch_bytes = max_batch_bytes
+        self._backoff = backoff
+        self._broker: Broker | None = None
+        self._pub: Any = None
+        self._sub: Any = None
+        #: (encoded message, topic if retained)
+        self._pending: list[tuple[bytes, str | None]] = []
+        self._pending_bytes = 0
+        self._acked: asyncio.Future[None] | None = None  # QoS>0 of the pending list
+        self._wake = asyncio.Event()
+        self._seq = 0
+        self._last_seq: dict[str, int] = {}
+        self._ownership = Ownership(node_id)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._pubsub: Any = None
+        #: Set while the publishing connection works (else messages are counted, not
+        #: queued) and while the subscriber is subscribed; tests and health checks wait.
+        self.publishing = asyncio.Event()
+        self.subscribed = asyncio.Event()
+        self.counters: dict[str, int] = dict.fromkeys(
+            ("shared", "batches_out", "unshared", "received", "batches_in", "gaps",
+             "bad_batches", "reconnects", "retained_loaded", "takeovers"), 0)
+
+    @property
+    def node_id(self) -> str:
+        return self._node
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self, broker: Broker) -> None:
+        """Connect both sides and load the retained messages; ``ConfigError`` if Redis
+        cannot be reached now (a node should not start half-connected)."""
+        self._broker = broker
+        options: dict[str, Any] = dict(socket_connect_timeout=CONNECT_TIMEOUT_S,
+                                       retry=Retry(NoBackoff(), 0))
+        self._pub = aioredis.Redis.from_url(self._url, socket_timeout=COMMAND_TIMEOUT_S,
+                                            **options)
+        # No read timeout on the subscriber: it waits for messages; TCP keepalive notices
+        # a peer that vanished without closing.
+        self._sub = aioredis.Redis.from_url(self._url, socket_keepalive=True, **options)
+        try:
+            await self._pub.ping()
+            pubsub = await self._subscribe()
+        except _DOWN as exc:
+            await self._close_clients()
+            raise ConfigError(f"redis fan-out: cannot reach {self._url}: {exc}") from None
+        self.publishing.set()
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._send_loop(), name="hubbub-fanout-send"),
+                       loop.create_task(self._receive_loop(pubsub), name="hubbub-fanout-recv")]
+
+    async def stop(self) -> None:
+        if self._pending and self.publishing.is_set():
+            # Everything pending completes this future once written (or dropped).
+            if self._acked is None:
+                self._acked = asyncio.get_running_loop().create_future()
+            self._wake.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._acked), STOP_FLUSH_S)
+        # redis-py can swallow a cancellation that lands inside a pipeline's execute, so
+        # the loops also check this flag and the wait below is bounded.
+        self._stopping = True
+        self._wake.set()
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=STOP_FLUSH_S)
+        self._tasks = []
+        if self._pubsub is not None:
+            with contextlib.suppress(*_DOWN):
+                await self._pubsub.aclose()
+        self._drop_pending()
+        await self._close_clients()
+
+    async def _close_clients(self) -> None:
+        for client in (self._pub, self._sub):
+            if client is not None:
+                with contextlib.suppress(*_DOWN):
+                    await client.aclose()
+        self._pub = self._sub = None
+
+    def stats(self) -> dict[str, int]:
+        out = dict(self.counters)
+        out.update(pending=len(self._pending), redis_up=int(self.publishing.is_set()),
+                   owned_clients=len(self._ownership))
+        return out
+
+    # --- send -------------------------------------------------------------------------
+
+    def on_publish(self, msg: Message, origin: Identity | None) -> Awaitable[None] | None:
+        if origin is None and msg.topic.startswith(RESERVED_PREFIX):
+            self._ownership.local(msg.topic, msg.payload)
+        if self._stopping or not self.publishing.is_set() or len(self._pending) >= self._max_pending \
+                or self._pending_bytes >= self._max_pending_bytes:
+            self.counters["unshared"] += 1
+            return None
+        data = encode_message(msg)
+        self._pending.append((data, msg.topic if msg.retain else None))
+        self._pending_bytes += len(data)
+        self._wake.set()
+        if not msg.qos:
+            return None
+        if self._acked is None:
+            self._acked = asyncio.get_running_loop().create_future()
+        return self._acked
+
+    async def _send_loop(self) -> None:
+        while not self._stopping:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending and not self._stopping:
+                items, done = self._pending, self._acked
+                self._pending, self._pending_bytes, self._acked = [], 0, None
+                try:
+                    await self._send(items)
+                except _DOWN as exc:
+                    self.publishing.clear()
+                    self.counters["unshared"] += len(items)
+                    log.warning("redis fan-out: publishing failed (%s); local delivery "
+                                "goes on, reconnecting", exc)
+                    self._drop_pending()
+                    _resolve(done)
+                    await self._reconnect_publisher()
+                    continue
+                _resolve(done)
+
+    async def _send(self, items: list[tuple[bytes, str | None]]) -> None:
+        """Everything pending, in order, in one pipelined round trip."""
+        pipe = self._pub.pipeline(transaction=False)
+        batch: list[bytes] = []
+        size = 0
+        count = 0
+        for data, retained_topic in items:
+            if retained_topic is not None:
+                pipe.hset(self._retained_key, retained_topic, data)
+            if batch and (size + len(data) > self._max_batch_bytes or len(batch) >= MAX_BATCH):
+                self._publish_batch(pipe, batch)
+                count += 1
+                batch, size = [], 0
+            batch.append(data)
+            size += len(data)
+        self._publish_batch(pipe, batch)
+        await pipe.execute()
+        self.counters["batches_out"] += count + 1
+        self.counters["shared"] += len(items)
+
+    def _publish_batch(self, pipe: Any, batch: list[bytes]) -> None:
+        pipe.publish(self._channel, encode_batch(self._node, self._seq, batch))
+        self._seq += len(batch)
+
+    def _drop_pending(self) -> None:
+        self.counters["unshared"] += len(self._pending)
+        self._pending, self._pending_bytes = [], 0
+        _resolve(self._acked)
+        self._acked = None
+
+    async def _reconnect_publisher(self) -> None:
+        delay = self._backoff[0]
+        while True:
+            await asyncio.sleep(delay * (0.5 + random.random() / 2))
+            try:
+                await self._pub.ping()
+            except _DOWN:
+                delay = min(delay * 2, self._backoff[1])
+                continue
+            self.publishing.set()
+            self.counters["reconnects"] += 1
+            log.info("redis fan-out: publishing again")
+            return
+
+    # --- receive ----------------------------------------------------------------------
+
+    async def _subscribe(self) -> Any:
+        """Subscribe first, then read the retained hash: a retained message set in
+        between arrives on the channel too, and newest-wins keeps the right one."""
+        pubsub = self._sub.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(self._channel)
+            await self._load_retained()
+        except BaseException:
+            with contextlib.suppress(*_DOWN):
+                await pubsub.aclose()
+            raise
+        self.subscribed.set()
+        return pubsub
+
+    async def _receive_loop(self, pubsub: Any) -> None:
+        delay = self._backoff[0]
+        while not self._stopping:
+            try:
+                if pubsub is None:
+                    pubsub = await self._subscribe()
+                    self.counters["reconnects"] += 1
+                    log.info("redis fan-out: receiving again")
+                delay = self._backoff[0]
+                self._pubsub = pubsub
+                async for item in pubsub.listen():
+                    if self._stopping:
+                        return
+                    if item.get("type") == "message":
+                        self._deliver(item["data"])
+                raise ConnectionError("subscription ended")
+            except _DOWN as exc:
+                self.subscribed.clear()
+                if pubsub is not None:
+                    log.warning("redis fan-out: subscriber lost (%s); reconnecting", exc)
+                    with contextlib.suppress(*_DOWN):
+                        await pubsub.aclose()
+                    pubsub = None
+                await asyncio.sleep(delay * (0.5 + random.random() / 2))
+                delay = min(delay * 2, self._backoff[1])
+
+    def _deliver(self, data: bytes) -> None:
+        try:
+            self._on_batch(data)
+        except Exception:  # a bug here must not stop fan-in for good: say it, go on
+            self.counters["bad_batches"] += 1
+            log.exception("redis fan-out: delivering a batch failed")
+
+    def _on_batch(self, data: bytes) -> None:
+        broker = self._broker
+        assert broker is not None
+        try:
+            if peek_node(data) == self._node:
+                return  # our own batch: delivered locally when it was accepted
+            batch = decode_batch(data)
+        except PeerError as exc:  # not ours to crash on: count, say, go on
+            self.counters["bad_batches"] += 1
+            log.warning("redis fan-out: dropped a malformed batch: %s", exc)
+            return
+        self._check_sequence(batch.node, batch.first_seq, len(batch.messages))
+        self.counters["batches_in"] += 1
+        self.counters["received"] += len(batch.messages)
+        for msg in batch.messages:
+            if msg.topic.startswith(RESERVED_PREFIX):
+                self._takeover(broker, msg, batch.node)
+            if msg.retain and not self._newer_retained(broker, msg):
+                # An older retained message: deliver it, keep the newer one stored.
+                broker.fan_out(replace(msg, retain=False), None)
+                continue
+            broker.route(msg)
+
+    def _check_sequence(self, node: str, first: int, count: int) -> None:
+        last = self._last_seq.pop(node, None)
+        if last is not None and first > last + 1:
+            self.counters["gaps"] += first - last - 1
+        elif len(self._last_seq) >= MAX_KNOWN_NODES:
+            self._last_seq.pop(next(iter(self._last_seq)))
+        self._last_seq[node] = first + count - 1  # re-inserted: most recent last
+
+    def _takeover(self, broker: Broker, msg: Message, node: str) -> None:
+        cid = self._ownership.remote(msg.topic, msg.payload, node)
+        if cid is None:
+            return
+        session = broker.sessions.get(cid)
+        conn: Any = session.link if session is not None else None
+        if conn is not None:
+            # As a local takeover does (admission.attach) [MQTT-3.1.4-3]: 0x8E Session
+            # taken over, lifecycle DUPLICATE_CLIENTID.
+            conn.disconnect(0x8E, DisconnectReason.DUPLICATE_CLIENTID,
+                            f"session taken over on node {node}")
+            self.counters["takeovers"] += 1
+
+    @staticmethod
+    def _newer_retained(broker: Broker, msg: Message) -> bool:
+        held = broker.retained.get(msg.topic)
+        return held is None or msg.created_at >= held.created_at
+
+    async def _load_retained(self) -> None:
+        broker = self._broker
+        assert broker is not None
+        raw: dict[bytes, bytes] = await self._sub.hgetall(self._retained_key)
+        for topic, data in raw.items():
+            try:
+                msg = decode_message(data)
+            except PeerError as exc:
+                self.counters["bad_batches"] += 1
+                log.warning("redis fan-out: bad retained entry %r: %s", topic, exc)
+                continue
+            if not msg.payload:
+                # A deletion: applies only if newer than what we hold.
+                held = broker.retained.get(msg.topic)
+                if held is not None and held.created_at <= msg.created_at:
+                    broker.retained.set(msg)
+                continue
+            if self._newer_retained(broker, msg):
+                broker.retained.set(msg)
+                self.counters["retained_loaded"] += 1
+
+
+def _resolve(fut: asyncio.Future[None] | None) -> None:
+    if fut is not None and not fut.done():
+        fut.set_result(None)
