@@ -25,6 +25,7 @@ from bench.context import Context, Result, close_all
 
 BURST = 16  # publishes per write in the throughput loop: fewer syscalls, same bytes
 DELIVERY_BUDGET = 10_000  # deliveries in flight across all groups (see PubSub.__init__)
+STALL_LIMIT_MS = 20.0  # generator loop stall above which a latency run is repeated
 STALL_S = 2.0  # no delivery at all for this long = the broker dropped what is outstanding
 
 
@@ -207,7 +208,22 @@ class PubSub:
             **self.ctx.probe.usage(s0, s1),
         }
 
-    async def latency(self, rate_per_publisher: float) -> Result:
+    async def latency(self, rate_per_publisher: float, attempts: int = 3) -> Result:
+        """The latency run, repeated (up to ``attempts``) while the generator itself stalled
+        more than STALL_LIMIT_MS: such a stall is the shared VM's doing, not the broker's,
+        and would land in every sample taken during it. The kept run's stall is reported."""
+        best: Result | None = None
+        for attempt in range(1, attempts + 1):
+            result = await self._latency_once(rate_per_publisher)
+            result["attempts"] = attempt
+            if best is None or result["generator_stall_max_ms"] < best["generator_stall_max_ms"]:
+                best = result
+            if result["generator_stall_max_ms"] <= STALL_LIMIT_MS:
+                break
+        assert best is not None
+        return best
+
+    async def _latency_once(self, rate_per_publisher: float) -> Result:
         self._reset()
         self.stopping = False
         d = self.ctx.durations
