@@ -323,10 +323,13 @@ class Broker:
                 sent += 1
                 continue
             version = mqtt.version
-            key = (version, retain, grant.identifiers)
+            ids = grant.identifiers
+            # The common shape (no retain flag, no identifiers) is keyed by the bare version:
+            # no tuple to build and hash per subscriber.
+            key = (version, retain, ids) if retain or ids else version
             data = cached(key)
             if data is None:
-                props = (conn.publish_props(msg, grant.identifiers, now)
+                props = (conn.publish_props(msg, ids, now)
                          if version == MQTT_5 else EMPTY_PROPERTIES)
                 data = cache[key] = encode_publish(topic, payload, 0, retain, False, None,
                                                    props, version)
