@@ -13,10 +13,10 @@ What maps to what (docs/aws.md has the whole table and what differs):
 - routes -> ``AWS::Serverless::HttpApi`` with ``HttpApi`` events; static site -> S3 +
   CloudFront.
 
-Permissions: which tables, streams or machines a handler reaches is decided at run time
-(``sdk.table(name)`` takes any string), so a per-function analysis cannot be exact; every
-function is granted the application's own tables, streams, functions and machines (and
-nothing else), and ``iot:Publish`` exactly as the backend policy allows.
+Permissions, per function: what its code reaches through the sdk (``hubbub.export.reach``
+reads it): the tables, streams, functions and machines it names with literals, all of the
+application's of a kind when it computes the name, and ``iot:Publish`` as the backend
+policy allows when it publishes. Nothing outside the stack.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from hubbub.export.identity import (
     policy_resources,
     site_resources,
 )
+from hubbub.export.reach import Reach, reach_of
 from hubbub.export.rules import RuleTargets, assume_role, rule_resources
 
 #: The shim's Lambda handler (``hubbub/aws/entry.py``, at the root of the code package).
@@ -95,36 +96,57 @@ def _globals(app: AppSpec, t: RuleTargets, code_uri: str,
                          "MemorySize": 256, "Environment": {"Variables": env}}}
 
 
-def _function_policy(app: AppSpec, t: RuleTargets) -> list[Json]:
+def _chosen(targets: set[str] | None, known: dict[str, str]) -> list[str]:
+    """Logical ids of the targets a function names (all the app's when it computes them)."""
+    return list(known.values()) if targets is None else [
+        lid for name, lid in known.items() if name in targets]
+
+
+def _named(targets: set[str] | None, arn_of: Any) -> list[Json]:
+    return [arn_of("*")] if targets is None else [arn_of(n) for n in sorted(targets)]
+
+
+def _function_policy(app: AppSpec, t: RuleTargets, reach: Reach) -> list[Json]:
+    """The function's IAM statements: what its code reaches (hubbub.export.reach)."""
     statements: list[Json] = []
-    if t.tables:
+    tables = _chosen(reach.targets("table"), t.tables)
+    if tables:
         statements.append({
             "Effect": "Allow",
             "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem",
                        "dynamodb:Query", "dynamodb:ConditionCheckItem"],
-            "Resource": [getatt(lid, "Arn") for lid in t.tables.values()]})
-    if t.streams:
+            "Resource": [getatt(lid, "Arn") for lid in tables]})
+    streams = _chosen(reach.targets("put_record"), t.streams)
+    if streams:
         statements.append({
             "Effect": "Allow", "Action": ["kinesis:PutRecord", "kinesis:PutRecords"],
-            "Resource": [getatt(lid, "Arn") for lid in t.streams.values()]})
-    if app.backend_policy is not None:
-        # Functions publish as the backend identity, held to the backend policy (locally
-        # by hubbub.services; here by IAM).
-        statements += iam_statements(app.policies[app.backend_policy],
-                                     f"policies.{app.backend_policy}")
-    else:  # locally an application without a backend policy publishes anywhere
-        statements.append({"Effect": "Allow", "Action": "iot:Publish",
-                           "Resource": arn("iot", "topic/*")})
-    statements += [
-        {"Effect": "Allow", "Action": "iot:DescribeEndpoint", "Resource": "*"},
-        {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": function_arn("*")},
-        {"Effect": "Allow",
-         "Action": ["states:StartExecution", "states:CreateStateMachine",
-                    "states:UpdateStateMachine", "states:DescribeStateMachine"],
-         "Resource": machine_arn("*")},
-        {"Effect": "Allow", "Action": "iam:PassRole", "Resource": getatt("StatesRole", "Arn")},
-    ]
-    return [{"Version": "2012-10-17", "Statement": statements}]
+            "Resource": [getatt(lid, "Arn") for lid in streams]})
+    if reach.uses("publish"):
+        if app.backend_policy is not None:
+            # Functions publish as the backend identity, held to the backend policy
+            # (locally by hubbub.services; here by IAM).
+            statements += iam_statements(app.policies[app.backend_policy],
+                                         f"policies.{app.backend_policy}")
+        else:  # locally an application without a backend policy publishes anywhere
+            statements.append({"Effect": "Allow", "Action": "iot:Publish",
+                               "Resource": arn("iot", "topic/*")})
+        statements.append({"Effect": "Allow", "Action": "iot:DescribeEndpoint",
+                           "Resource": "*"})
+    if reach.uses("invoke"):
+        statements.append({"Effect": "Allow", "Action": "lambda:InvokeFunction",
+                           "Resource": _named(reach.targets("invoke"), function_arn)})
+    if reach.uses("start_execution"):
+        statements.append({"Effect": "Allow", "Action": "states:StartExecution",
+                           "Resource": _named(reach.targets("start_execution"), machine_arn)})
+    if reach.uses("create_state_machine"):
+        statements += [
+            {"Effect": "Allow",
+             "Action": ["states:CreateStateMachine", "states:UpdateStateMachine",
+                        "states:DescribeStateMachine"],
+             "Resource": _named(reach.targets("create_state_machine"), machine_arn)},
+            {"Effect": "Allow", "Action": "iam:PassRole",
+             "Resource": getatt("StatesRole", "Arn")}]
+    return [{"Version": "2012-10-17", "Statement": statements}] if statements else []
 
 
 def _consumer_events(app: AppSpec, t: RuleTargets, resources: dict[str, Json]
@@ -184,7 +206,6 @@ def _functions(app: AppSpec, t: RuleTargets, resources: dict[str, Json],
         events.setdefault(r.function, {})[f"Route{i}"] = {"Type": "HttpApi", "Properties": {
             "ApiId": ref("HttpApi"), "Method": r.method, "Path": r.path,
             "PayloadFormatVersion": "2.0"}}
-    policy = _function_policy(app, t)
     for name, spec in app.functions.items():
         check_function_name(name)
         timeout = math.ceil(spec.timeout)
@@ -195,7 +216,7 @@ def _functions(app: AppSpec, t: RuleTargets, resources: dict[str, Json],
             "Description": f"hubbub {app.name}: {name} ({spec.handler})",
             "Timeout": timeout,
             "Environment": {"Variables": {"HUBBUB_FUNCTION": name}},
-            "Policies": policy,
+            "Policies": _function_policy(app, t, reach_of(app.root, spec.handler)),
             # Rules invoke asynchronously; hubbub allows up to 5 retries, Lambda 2.
             "EventInvokeConfig": {"MaximumRetryAttempts": min(spec.retries, MAX_ASYNC_RETRIES)},
         }

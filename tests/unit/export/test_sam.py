@@ -82,9 +82,26 @@ def test_chat_template_transforms(chat_template: dict[str, Any],
     assert lint(out) == []  # the transformed (plain CloudFormation) template too
 
 
+# What each chat function's code reaches (read from apps/chat/functions): its tables,
+# whether it publishes, whether it creates and starts state machines.
+CHAT_REACH: dict[str, tuple[list[str], bool, bool]] = {
+    "chat": (["chat", "presence", "reactions"], True, True),
+    "presence": (["presence"], True, False),
+    "history": (["chat", "reactions"], False, False),
+    "stream": (["chat", "reactions"], True, False),
+    "room_history": (["chat"], False, False),
+    "by_user": ([], False, False),
+    "words": ([], False, False),
+    "not_stopword": ([], False, False),
+    "command_help": ([], False, False),
+    "command_reply": ([], True, False),
+}
+
+
 def test_every_function(chat: AppSpec, chat_template: dict[str, Any]) -> None:
     functions = by_type(chat_template, "AWS::Serverless::Function")
-    assert set(functions) == {fn_id(n) for n in chat.functions}
+    assert set(functions) == {fn_id(n) for n in chat.functions} == {
+        fn_id(n) for n in CHAT_REACH}
     assert chat_template["Globals"]["Function"]["Handler"] == HANDLER
     assert chat_template["Globals"]["Function"]["Runtime"] == "python3.12"
     for name, spec in chat.functions.items():
@@ -93,12 +110,24 @@ def test_every_function(chat: AppSpec, chat_template: dict[str, Any]) -> None:
         assert p["Environment"]["Variables"]["HUBBUB_FUNCTION"] == name
         assert p["Timeout"] == math.ceil(spec.timeout)
         assert p["ReservedConcurrentExecutions"] == spec.concurrency
-        statements = p["Policies"][0]["Statement"]
-        tables = next(s for s in statements if "dynamodb:Query" in s["Action"])
-        assert tables["Resource"] == [{"Fn::GetAtt": [f"{t.capitalize()}Table", "Arn"]}
-                                      for t in chat.tables]
-        publish = [s for s in statements if s["Action"] == "iot:Publish"]
-        assert publish == chat.policies["chat-backend"]["Statement"]  # the backend policy
+
+
+@pytest.mark.parametrize("name", list(CHAT_REACH))
+def test_functions_get_least_privilege(chat: AppSpec, chat_template: dict[str, Any],
+                                       name: str) -> None:
+    tables, publishes, workflows = CHAT_REACH[name]
+    policies = chat_template["Resources"][fn_id(name)]["Properties"]["Policies"]
+    statements = policies[0]["Statement"] if policies else []
+    actions = {a for s in statements for a in (
+        s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+    granted = [r["Fn::GetAtt"][0] for s in statements if "dynamodb:Query" in s["Action"]
+               for r in s["Resource"]]
+    assert granted == [f"{t.capitalize()}Table" for t in chat.tables if t in tables]
+    publish = [s for s in statements if s["Action"] == "iot:Publish"]
+    assert publish == (chat.policies["chat-backend"]["Statement"] if publishes else [])
+    assert ("states:StartExecution" in actions) == workflows
+    assert ("iam:PassRole" in actions) == workflows
+    assert not any(a.startswith(("kinesis:", "lambda:")) for a in actions)  # none put/invoke
 
 
 def test_every_table(chat: AppSpec, chat_template: dict[str, Any]) -> None:
