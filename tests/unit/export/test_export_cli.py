@@ -59,3 +59,51 @@ def test_export_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="on AWS a function"):
         export_command(Config(app=tmp_path), "sam", tmp_path / "out" / "t.json")
     assert not (tmp_path / "out").exists()  # nothing written for a manifest AWS refuses
+
+
+LAMBDA = """
+import json, os, sys
+import boto3, moto
+import hubbub
+assert hubbub.__file__.startswith(os.getcwd()), hubbub.__file__  # the packaged copy
+with moto.mock_aws():
+    ddb = boto3.client("dynamodb")
+    for name, pk, sk in [("chat", "room", "id"), ("reactions", "room", "messageId")]:
+        ddb.create_table(TableName="stack-" + name, BillingMode="PAY_PER_REQUEST",
+                         KeySchema=[{"AttributeName": pk, "KeyType": "HASH"},
+                                    {"AttributeName": sk, "KeyType": "RANGE"}],
+                         AttributeDefinitions=[{"AttributeName": pk, "AttributeType": "S"},
+                                               {"AttributeName": sk, "AttributeType": "S"}])
+    ddb.put_item(TableName="stack-chat", Item={
+        "room": {"S": "lobby"}, "id": {"S": "1-a"}, "type": {"S": "message"},
+        "text": {"S": "hi"}, "expiresAt": {"N": "4000000000"}})
+    module, _, attr = os.environ["HANDLER"].rpartition(".")
+    handler = getattr(__import__(module, fromlist=[attr]), attr)
+    out = handler({"pathParameters": {"room": "lobby"}}, None)
+    print(json.dumps(out))
+"""
+
+
+def test_the_package_runs_on_its_own(tmp_path: Path) -> None:
+    """The staged lambda/ folder, first on the path as in Lambda's /var/task, runs a
+    function with the handler and environment the template names."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("moto")
+    export_command(Config(), "sam", tmp_path / "t.json", stdout=io.StringIO())
+    template = json.loads((tmp_path / "t.json").read_text())
+    glob = template["Globals"]["Function"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HUBBUB_", "AWS_"))}
+    env.update(HANDLER=glob["Handler"], PYTHONPATH=str(tmp_path / "lambda"),
+               LAMBDA_TASK_ROOT=str(tmp_path / "lambda"), HUBBUB_FUNCTION="history",
+               HUBBUB_APP_DIR=glob["Environment"]["Variables"]["HUBBUB_APP_DIR"],
+               HUBBUB_TABLES='{"chat": "stack-chat", "reactions": "stack-reactions"}',
+               AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x")
+    done = subprocess.run([sys.executable, "-c", LAMBDA], cwd=tmp_path / "lambda", env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    response = json.loads(done.stdout.strip().splitlines()[-1])
+    assert response["statusCode"] == 200
+    assert [m["text"] for m in json.loads(response["body"])["messages"]] == ["hi"]
