@@ -51,7 +51,14 @@ def stage(app: AppSpec, out_dir: Path) -> list[Path]:
     code = out_dir / "lambda"
     _fresh(code)
     package = Path(hubbub.__file__).parent
-    shutil.copytree(package, code / "hubbub", ignore=_IGNORE)
+
+    def ignore_apps(folder: str, names: list[str]) -> set[str]:
+        # The built-in applications (and their web clients) stay out: the one being
+        # deployed is in app/.
+        skipped = set(_IGNORE(folder, names))
+        return skipped | ({"apps"} if Path(folder) == package else set())
+
+    shutil.copytree(package, code / "hubbub", ignore=ignore_apps)
     static = app.static.resolve() if app.static is not None else None
 
     def ignore(folder: str, names: list[str]) -> set[str]:

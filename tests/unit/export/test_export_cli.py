@@ -32,6 +32,7 @@ def test_export_writes_template_code_and_site(tmp_path: Path) -> None:
         assert (staged.root / f"{module}.py").is_file()
     assert not (code / "app" / "web").exists()  # the site goes to S3, not into Lambda
     assert not list(code.rglob("__pycache__"))
+    assert not (code / "hubbub" / "apps").exists()  # built-in apps stay out of Lambda
     assert (code / "requirements.txt").read_text().split() == requirements()
     assert (tmp_path / "site" / "index.html").is_file()
     assert "sam deploy" in out.getvalue()
