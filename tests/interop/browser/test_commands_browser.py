@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ...integration.chat.conftest import start_node
-from .test_chat_browser import ARTIFACTS, Page, browser  # noqa: F401  (fixture)
+from .pages import ARTIFACTS, Page
 
 pytestmark = pytest.mark.browser
 
@@ -19,7 +19,7 @@ async def answers(p: Page) -> list[str]:
     return await p.page.locator("#messages li.command .text").all_inner_texts()
 
 
-async def test_stats_top_help_answer_privately(tmp_path: Path, browser: Any) -> None:  # noqa: F811
+async def test_stats_top_help_answer_privately(tmp_path: Path, browser: Any) -> None:
     node = await start_node(tmp_path / "data")
     try:
         url = f"{node.url}/pets"
@@ -63,9 +63,7 @@ async def test_stats_top_help_answer_privately(tmp_path: Path, browser: Any) -> 
         await node.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="web/app.js render() rebuilds #messages from the "
-                   "room's messages only, so a command's answer vanishes at the next message")
-async def test_an_answer_stays_after_the_next_message(tmp_path: Path, browser: Any  # noqa: F811
+async def test_an_answer_stays_after_the_next_message(tmp_path: Path, browser: Any
                                                       ) -> None:
     node = await start_node(tmp_path / "data")
     try:

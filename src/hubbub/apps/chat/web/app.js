@@ -204,7 +204,7 @@ async function onWelcome(msg) {
 
 // After a reconnect: fetch everything after the newest message we show; ids order the room.
 async function catchUp() {
-  const ids = [...state.messages.keys()].sort();
+  const ids = [...state.messages.keys()].filter((k) => !k.includes("~")).sort();
   let after = ids[ids.length - 1];
   for (let i = 0; after && i < 20; i++) {
     const res = await fetch(`/api/rooms/${encodeURIComponent(room)}/messages?after=${encodeURIComponent(after)}&limit=100`);
@@ -233,7 +233,7 @@ ui.messages.addEventListener("scroll", () => {
 // ---- messages ----
 function addMessages(list, { older = false, before, live = false } = {}) {
   const nearBottom = ui.messages.scrollHeight - ui.messages.scrollTop - ui.messages.clientHeight < 80;
-  const oldestKnown = state.messages.size ? [...state.messages.keys()].sort()[0] : null;
+  const oldestKnown = [...state.messages.keys()].filter((k) => !k.includes("~")).sort()[0] ?? null;
   let added = 0;
   const refreshed = {};
   for (const m of list) {
@@ -272,6 +272,7 @@ function render() {
   const frag = document.createDocumentFragment();
   let prev = null;
   for (const m of sorted) {
+    if (m.type === "command") { frag.append(renderCommand(m)); prev = null; continue; }
     const grouped = prev && prev.clientId === m.clientId && prev.user === m.user &&
       m.timestamp - prev.timestamp < GROUP_MS;
     frag.append(renderMessage(m, grouped));
@@ -296,12 +297,23 @@ function renderMessage(m, grouped) {
   return li;
 }
 
+// A command's answer is private and not in the room's history: it is kept beside the
+// room's messages, sorted just after the newest message shown when it arrived, so that
+// re-rendering the list keeps it in place.
+let commandSeq = 0;
 function addCommandResult(msg) {
-  const li = el("li", { class: "msg command", role: "note" },
-    el("div", { class: "meta" }, el("span", { class: "user" }, String(msg.command || "command"))),
-    el("pre", { class: "text" }, String(msg.text || "")));
-  ui.messages.append(li);
+  const ids = [...state.messages.keys()].filter((k) => !k.includes("~")).sort();
+  const id = `${ids[ids.length - 1] || ""}~${String(++commandSeq).padStart(6, "0")}`;
+  state.messages.set(id, { id, type: "command", command: String(msg.command || "command"),
+                           text: String(msg.text || ""), timestamp: Date.now() });
+  render();
   ui.messages.scrollTop = ui.messages.scrollHeight;
+}
+
+function renderCommand(m) {
+  return el("li", { class: "msg command", role: "note", dataset: { command: m.command } },
+    el("div", { class: "meta" }, el("span", { class: "user" }, m.command)),
+    el("pre", { class: "text" }, m.text));
 }
 
 // ---- presence, typing, reactions ----
