@@ -3,8 +3,9 @@
 Safety: a request maps to a file only through decoded path segments that are neither
 empty, ``.``/``..`` nor dotfiles, and the resolved file (symlinks followed) must still lie
 under the root; anything else is "not here". Caching (RFC 9111, RFC 9110 §13.1.2): HTML is
-``no-cache`` (always revalidated, so a deploy shows at once), other assets live a day,
-files under ``vendor/`` are also ``immutable`` (no revalidation on reload); every answer
+and the application's own JS/CSS are ``no-cache`` (always revalidated with the ETag: they
+change together on a deploy, and a day-old app.js beside new HTML would break the page);
+files under ``vendor/`` carry their version in their names and are ``immutable``; every answer
 carries a strong ETag and ``If-None-Match`` gets a 304.
 """
 
@@ -108,12 +109,10 @@ class StaticSite:
                                 b"method not allowed\n")
         entry = await self._load(path, st)
         rel = path.relative_to(self.root)
-        if path.suffix.lower() in (".html", ".htm"):
-            cache = "no-cache"
-        elif rel.parts[0] == "vendor":
-            cache = "public, max-age=86400, immutable"
+        if rel.parts[0] == "vendor":
+            cache = "public, max-age=31536000, immutable"
         else:
-            cache = "public, max-age=86400"
+            cache = "no-cache"
         headers = (("etag", entry.etag), ("cache-control", cache))
         inm = request.header("if-none-match")
         if inm is not None and etag_matches(inm, entry.etag):

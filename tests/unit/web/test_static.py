@@ -45,7 +45,7 @@ async def test_index_and_types(site: StaticSite) -> None:
     assert _h(r)["cache-control"] == "no-cache"
     js = await _get(site, "/app.js")
     assert js is not None and _h(js)["content-type"] == "text/javascript; charset=utf-8"
-    assert _h(js)["cache-control"] == "public, max-age=86400"
+    assert _h(js)["cache-control"] == "no-cache"  # revalidated: changes with the HTML
     v = await _get(site, "/vendor/mqtt.min.js")
     assert v is not None and "immutable" in _h(v)["cache-control"]
     d = await _get(site, "/css/")
