@@ -210,7 +210,7 @@ async def test_index_room_fallback_and_security_headers(server: WebServer) -> No
 async def test_etag_304_head_and_vendor_cache(server: WebServer) -> None:
     status, headers, body = await get(server.port, "/app.js")
     assert status == 200 and body == b"console.log(1)"
-    assert headers["cache-control"] == "public, max-age=86400"
+    assert headers["cache-control"] == "no-cache"
     etag = headers["etag"]
     status, headers, body = await get(server.port, "/app.js", f"If-None-Match: {etag}")
     assert (status, body, headers["etag"]) == (304, b"", etag)
