@@ -65,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     sfn.add_argument("target", nargs="?", help="state machine (start, list) or execution name")
     sfn.add_argument("--input", default="{}", help="execution input as JSON (start)")
     sfn.add_argument("--name", help="execution name (start)")
+    exp = sub.add_parser("export", help="export the application for AWS (a SAM template)")
+    common(exp)
+    exp.add_argument("format", choices=["sam"])
+    exp.add_argument("--out", default="template.json",
+                     help="template file (.json, or .yaml with PyYAML); lambda/ and site/ "
+                     "are written beside it")
     return p
 
 
@@ -81,6 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "keys":
             from hubbub.admin import keys_command
             return int(keys_command(cfg, args.action))
+        if args.command == "export":
+            from hubbub.export_cli import export_command
+            return int(export_command(cfg, args.format, args.out))
         if args.command == "sfn":
             from hubbub.admin import sfn_command
             return int(asyncio.run(
