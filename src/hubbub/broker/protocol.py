@@ -147,9 +147,11 @@ class MqttProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_rx = self.clock()
-        if self.mqtt.closed:
+        mqtt = self.mqtt
+        state = mqtt.state
+        if state is CLOSED or state is ERROR:
             return
-        self.mqtt.feed(data)
+        mqtt.feed(data)
         self.process()
 
     def eof_received(self) -> bool | None:
@@ -355,7 +357,8 @@ class MqttProtocol(asyncio.Protocol):
                        cache: dict[Any, PublishTemplate] | None = None) -> None:
         session.inflight[pid] = out
         msg = out.msg
-        version = self.version
+        mqtt = self.mqtt
+        version = mqtt.version or MQTT_5
         key = (version, out.qos, out.retain, out.identifiers)
         tpl = cache.get(key) if cache is not None else None
         if tpl is None:
@@ -364,7 +367,7 @@ class MqttProtocol(asyncio.Protocol):
             tpl = publish_template(msg.topic, msg.payload, out.qos, out.retain, props, version)
             if cache is not None:
                 cache[key] = tpl
-        data = self.mqtt.send_publish_bytes(tpl.with_packet_id(pid, dup), pid)
+        data = mqtt.send_publish_bytes(tpl.with_packet_id(pid, dup), pid)
         if not data:  # too big for the client: discarded as if delivered
             del session.inflight[pid]
             self.broker.stats_dropped(1)
@@ -402,7 +405,8 @@ class MqttProtocol(asyncio.Protocol):
     # --- output ------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        if not self.mqtt.closed:
+        """Write a PUBLISH: only once CONNACK is sent, until the connection ends."""
+        if self.mqtt.state is CONNECTED:
             self.transport.write(data)
 
     def send(self, packet: Packet) -> None:
