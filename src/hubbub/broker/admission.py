@@ -18,7 +18,7 @@ from hubbub.broker.protocol import CONNECTED, CONNECTING, ERROR, MqttProtocol
 from hubbub.broker.sessions import Session
 from hubbub.errors import PeerError
 from hubbub.mqtt.errors import ConnectRefused
-from hubbub.mqtt.packets import EMPTY_PROPERTIES, MQTT_5, Connack, Connect, Properties
+from hubbub.mqtt.packets import MQTT_5, Connack, Connect, Properties
 
 if TYPE_CHECKING:
     from hubbub.broker.broker import Broker
@@ -156,21 +156,20 @@ def attach(broker: Broker, conn: MqttProtocol, c: Connect, cid: str, assigned: b
     conn.authorizer = decision.authorizer or ALLOW_ALL
     conn.filter_receive = not getattr(conn.authorizer, "allows_everything", False)
     conn.expires_at = decision.expires_at
-    conn.keepalive = s.clamp_keepalive(c.keep_alive)
+    keep_alive = s.clamp_keepalive(c.keep_alive)
     if c.will is not None:
         wp = c.will.properties
         conn.will = Message(c.will.topic, c.will.payload, c.will.qos, c.will.retain,
                             replace(wp, will_delay_interval=None), now)
         conn.will_delay = min(wp.will_delay_interval or 0, s.max_will_delay)
-    props = EMPTY_PROPERTIES
+    # Server Keep Alive: the connection applies it (and times the client out by it) in
+    # both versions; only v5 can announce it [MQTT-3.2.2-21], 3.1.1 drops the property.
+    props = Properties(server_keep_alive=keep_alive if keep_alive != c.keep_alive else None)
     if v5:
         # The connection adds the limits it enforces (Receive Maximum, Maximum QoS, ...).
-        props = Properties(
-            assigned_client_identifier=cid if assigned else None,
-            server_keep_alive=conn.keepalive if conn.keepalive != c.keep_alive else None,
-            session_expiry_interval=expiry if expiry != wanted else None,
-            shared_subscription_available=0,
-        )
+        props = replace(props, assigned_client_identifier=cid if assigned else None,
+                        session_expiry_interval=expiry if expiry != wanted else None,
+                        shared_subscription_available=0)
     conn.send(Connack(present, 0, props))
     version = broker.versions.get(cid, -1) + 1
     broker.versions[cid] = version

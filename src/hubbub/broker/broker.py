@@ -415,7 +415,8 @@ class Broker:
                 # A socket that never sent CONNECT, or an authenticator that never answered.
                 conn.abort(R.CLIENT_ERROR)
             elif conn.state is CONNECTED:
-                if conn.keepalive and now - conn.last_rx > conn.keepalive * s.keepalive_grace:
+                timeout = conn.mqtt.keep_alive_timeout
+                if timeout is not None and now - conn.last_rx > timeout:
                     conn.disconnect(0x8D, R.MQTT_KEEP_ALIVE_TIMEOUT, "keep alive timeout")
                 elif conn.expires_at is not None and now >= conn.expires_at:
                     # Credentials ran out: 0xA0 Maximum connect time.

@@ -73,7 +73,7 @@ def connection_limits(s: BrokerSettings) -> ConnectionLimits:
         topic_alias_maximum=s.topic_alias_maximum, maximum_qos=s.max_qos,
         retain_available=s.retain_available, max_topic_bytes=s.max_topic_bytes,
         max_topic_levels=s.max_topic_levels, max_payload_size=s.max_payload_bytes,
-        max_inflight=s.max_inflight)
+        max_inflight=s.max_inflight, keep_alive_grace=s.keepalive_grace)
 
 
 class _Ack:
@@ -93,7 +93,7 @@ class MqttProtocol(asyncio.Protocol):
     # Slots: thousands of these live at once; a per-instance dict would double their size.
     __slots__ = ("broker", "settings", "clock", "transport", "mqtt", "session", "identity",
                  "authorizer", "filter_receive", "peer_ip", "transport_kind", "is_ws",
-                 "keepalive", "expires_at", "opened_at", "last_rx", "bucket", "will",
+                 "expires_at", "opened_at", "last_rx", "bucket", "will",
                  "will_delay", "close_reason", "clean_disconnect", "_acks", "__weakref__")
 
     def __init__(self, broker: Broker) -> None:
@@ -110,7 +110,6 @@ class MqttProtocol(asyncio.Protocol):
         self.peer_ip = ""
         self.transport_kind = "tcp"
         self.is_ws = False
-        self.keepalive = 0
         self.expires_at: float | None = None
         self.opened_at = self.last_rx = self.clock()
         self.bucket = (TokenBucket(s.publish_rate, s.publish_burst, self.clock)

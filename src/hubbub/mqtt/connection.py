@@ -88,6 +88,7 @@ class ConnectionLimits:
     max_topic_levels: int = 65_535
     max_payload_size: int = MAX_PACKET_SIZE  # PUBLISH and will payloads (IoT Core: 128 KB)
     max_inflight: int = 65_535  # outbound QoS>0 in flight; the client's Receive Maximum caps it
+    keep_alive_grace: float = 1.5  # silence of 1.5 keep-alive periods ends it [MQTT-3.1.2-24]
     outbound_topic_aliases: bool = False  # assign aliases when the client allows them
 
 
@@ -146,7 +147,7 @@ class ServerConnection:
     @property
     def keep_alive_timeout(self) -> float | None:
         """Seconds of silence after which the client is gone [MQTT-3.1.2-24 (5.0: -22)]."""
-        return self.keep_alive * 1.5 if self.keep_alive else None
+        return self.keep_alive * self.limits.keep_alive_grace if self.keep_alive else None
 
     @property
     def inbound_unacked(self) -> int:

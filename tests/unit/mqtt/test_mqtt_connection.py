@@ -489,3 +489,11 @@ def test_the_will_obeys_the_publish_limits(limits: ConnectionLimits, will: Will,
     assert exc.mqtt_reason == reason and "will" in str(exc)
     [connack] = decode(conn.goodbye())
     assert isinstance(connack, Connack) and connack.reason_code == reason
+
+
+def test_a_server_keep_alive_applies_in_311_too_though_only_v5_hears_it() -> None:
+    conn = ServerConnection(ConnectionLimits(keep_alive_grace=2.0))
+    conn.receive_data(encode(Connect(protocol_level=4, client_id="c", keep_alive=0), 4))
+    assert conn.send(Connack(False, 0, Properties(server_keep_alive=1200))) == bytes.fromhex(
+        "20 02 00 00")  # 3.1.1 has no properties: the client is not told
+    assert conn.keep_alive == 1200 and conn.keep_alive_timeout == 2400.0
