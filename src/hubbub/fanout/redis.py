@@ -117,6 +117,8 @@ class RedisFanout:
         self._ownership = Ownership(node_id)
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._idle = asyncio.Event()  # nothing pending and nothing being written
+        self._idle.set()
         self._pubsub: Any = None
         #: Set while the publishing connection works (else messages are counted, not
         #: queued) and while the subscriber is subscribed; tests and health checks wait.
@@ -155,13 +157,11 @@ class RedisFanout:
                        loop.create_task(self._receive_loop(pubsub), name="hubbub-fanout-recv")]
 
     async def stop(self) -> None:
-        if self._pending and self.publishing.is_set():
-            # Everything pending completes this future once written (or dropped).
-            if self._acked is None:
-                self._acked = asyncio.get_running_loop().create_future()
-            self._wake.set()
+        if self.publishing.is_set() and not self._idle.is_set():
+            # Let what is pending or being written go out (bounded): the broker shut down
+            # first, so its last lifecycle events are in there.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._acked), STOP_FLUSH_S)
+                await asyncio.wait_for(self._idle.wait(), STOP_FLUSH_S)
         # redis-py can swallow a cancellation that lands inside a pipeline's execute, so
         # the loops also check this flag and the wait below is bounded.
         self._stopping = True
@@ -195,7 +195,8 @@ class RedisFanout:
     def on_publish(self, msg: Message, origin: Identity | None) -> Awaitable[None] | None:
         if origin is None and msg.topic.startswith(RESERVED_PREFIX):
             self._ownership.local(msg.topic, msg.payload)
-        if self._stopping or not self.publishing.is_set() or len(self._pending) >= self._max_pending \
+        if self._stopping or not self.publishing.is_set() \
+                or len(self._pending) >= self._max_pending \
                 or self._pending_bytes >= self._max_pending_bytes:
             self.counters["unshared"] += 1
             return None
@@ -203,6 +204,7 @@ class RedisFanout:
         self._pending.append((data, msg.topic if msg.retain else None))
         self._pending_bytes += len(data)
         self._wake.set()
+        self._idle.clear()
         if not msg.qos:
             return None
         if self._acked is None:
@@ -211,7 +213,9 @@ class RedisFanout:
 
     async def _send_loop(self) -> None:
         while not self._stopping:
-            await self._wake.wait()
+            if not self._pending:
+                self._idle.set()
+                await self._wake.wait()
             self._wake.clear()
             while self._pending and not self._stopping:
                 items, done = self._pending, self._acked
@@ -226,8 +230,8 @@ class RedisFanout:
                     self._drop_pending()
                     _resolve(done)
                     await self._reconnect_publisher()
-                    continue
-                _resolve(done)
+                finally:
+                    _resolve(done)  # also when cancelled: a PUBACK must not wait for good
 
     async def _send(self, items: list[tuple[bytes, str | None]]) -> None:
         """Everything pending, in order, in one pipelined round trip."""
@@ -337,13 +341,14 @@ class RedisFanout:
         self.counters["batches_in"] += 1
         self.counters["received"] += len(batch.messages)
         for msg in batch.messages:
-            if msg.topic.startswith(RESERVED_PREFIX):
-                self._takeover(broker, msg, batch.node)
             if msg.retain and not self._newer_retained(broker, msg):
                 # An older retained message: deliver it, keep the newer one stored.
                 broker.fan_out(replace(msg, retain=False), None)
-                continue
-            broker.route(msg)
+            else:
+                broker.route(msg)
+            if msg.topic.startswith(RESERVED_PREFIX):
+                # After routing: subscribers see the new connect, then the old one's end.
+                self._takeover(broker, msg, batch.node)
 
     def _check_sequence(self, node: str, first: int, count: int) -> None:
         last = self._last_seq.pop(node, None)
