@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hubbub.broker.message import Message
-from hubbub.errors import MalformedPacket, UsageError
+from hubbub.errors import MalformedPacket, PeerError, UsageError
 from hubbub.mqtt.packets import EMPTY_PROPERTIES, PacketType
 from hubbub.mqtt.properties import decode_properties, encode_properties
 
@@ -145,7 +145,10 @@ def _decode_message(data: bytes, i: int) -> tuple[Message, int]:
     props = EMPTY_PROPERTIES
     if flags & _PROPS:
         block, i = _read_block(data, i, "properties")
-        props, used = decode_properties(block, 0, _PUBLISH)
+        try:
+            props, used = decode_properties(block, 0, _PUBLISH)
+        except PeerError as exc:  # e.g. a property twice (ProtocolError): same answer
+            raise MalformedPacket(f"fan-out properties: {exc}") from None
         if used != len(block):
             raise MalformedPacket("fan-out properties length disagrees with their content")
     payload, i = _read_block(data, i, "payload")

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from hubbub.broker.message import Message
 from hubbub.fanout.codec import encode_batch, encode_message
 from hubbub.fanout.redis import RedisFanout
-from hubbub.broker.message import Message
 from hubbub.mqtt.packets import Properties
 from hubbub.server import Node
 
