@@ -39,7 +39,7 @@ class Session:
 
     __slots__ = ("client_id", "session_id", "principal_id", "expiry_interval", "subscriptions",
                  "inflight", "queue", "inbound_qos2", "link", "disconnected_at", "dropped",
-                 "_next_pid", "max_queued", "__weakref__")
+                 "max_queued", "__weakref__")
 
     def __init__(self, client_id: str, session_id: str, *, expiry_interval: int = 0,
                  principal_id: str = "", max_queued: int = 1000) -> None:
@@ -55,20 +55,9 @@ class Session:
         self.disconnected_at: float | None = None
         self.dropped = 0
         self.max_queued = max_queued
-        self._next_pid = 1
 
     def __repr__(self) -> str:
         return f"<Session {self.client_id!r}>"
-
-    def allocate_pid(self) -> int:
-        """A packet identifier not in use by an unacknowledged PUBLISH [MQTT-2.2.1-3]."""
-        pid = self._next_pid
-        for _ in range(65535):
-            if pid not in self.inflight:
-                self._next_pid = pid % 65535 + 1
-                return pid
-            pid = pid % 65535 + 1
-        raise RuntimeError("no free packet identifier")  # inflight is capped far below
 
     def enqueue(self, out: Outgoing) -> bool:
         """Queue for delivery; False (and counted) if the queue is full."""
@@ -95,7 +84,7 @@ class Session:
         return {
             "client_id": self.client_id, "session_id": self.session_id,
             "principal_id": self.principal_id, "expiry_interval": self.expiry_interval,
-            "disconnected_at": self.disconnected_at, "next_pid": self._next_pid,
+            "disconnected_at": self.disconnected_at,
             "subscriptions": {f: [g.qos, g.no_local, g.retain_as_published,
                                   g.retain_handling, list(g.identifiers)]
                               for f, g in self.subscriptions.items()},
@@ -111,7 +100,6 @@ class Session:
         s = cls(rec["client_id"], rec["session_id"], expiry_interval=rec["expiry_interval"],
                 principal_id=rec["principal_id"], max_queued=max_queued)
         s.disconnected_at = rec["disconnected_at"]
-        s._next_pid = rec["next_pid"]
         for flt, (qos, nl, rap, rh, ids) in rec["subscriptions"].items():
             s.subscriptions[flt] = Grant(qos, nl, rap, rh, tuple(ids))
 
