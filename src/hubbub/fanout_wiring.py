@@ -28,7 +28,10 @@ def new_node_id() -> str:
 async def start_fanout(node: Any, *, node_id: str | None = None,
                        **options: Any) -> Fanout | None:
     """Start the configured fan-out on the started ``node.broker``; None for ``local``.
-    The fan-out is also ``node.fanout``."""
+    The fan-out is also ``node.fanout``; a second call returns it (idempotent)."""
+    existing: Fanout | None = getattr(node, "fanout", None)
+    if existing is not None:
+        return existing
     cfg = node.cfg
     node.fanout = None
     if cfg.fanout == "local":

@@ -14,6 +14,7 @@ import pytest
 from hubbub.broker.message import Message
 from hubbub.fanout.codec import encode_batch, encode_message
 from hubbub.fanout.redis import RedisFanout
+from hubbub.fanout_wiring import start_fanout
 from hubbub.mqtt.packets import Properties
 from hubbub.server import Node
 
@@ -56,6 +57,7 @@ async def test_messages_keep_order_and_properties_across_nodes(cluster: StartNod
     finally:
         close_all(sub, pub)
     fa, fb = fanout(a), fanout(b)
+    assert await start_fanout(a, node_id="again") is fa  # a second call changes nothing
     assert fa.counters["shared"] >= 301 and fb.counters["received"] >= 301
     assert fb.counters["gaps"] == 0 and fb.counters["bad_batches"] == 0
 
@@ -188,3 +190,30 @@ async def test_redis_outage_keeps_local_delivery_and_recovers(
         assert fb.counters["reconnects"] >= 1
     finally:
         close_all(sub_a, sub_b, pub)
+
+
+async def test_an_older_remote_retained_message_is_delivered_but_not_stored(
+        cluster: StartNode) -> None:
+    import redis.asyncio as aioredis
+
+    a = await cluster("node-a")
+    assert a.mqtt_port
+    sub = await connected(a.mqtt_port, "sub")
+    raw = aioredis.Redis.from_url(a.cfg.redis_url or "")
+    try:
+        await a.broker.publish("state/x", b"new", qos=1, retain=True)
+        await sub.subscribe("state/#")
+        assert (await sub.next_message()).payload == b"new"
+        now = a.broker.clock()
+        late = encode_message(Message("state/x", b"old", 1, True, created_at=now - 60))
+        newer = encode_message(Message("state/x", b"newest", 1, True, created_at=now + 1))
+        await raw.publish("hubbub:fanout", encode_batch("ghost", 0, [late, newer]))
+        m = await sub.next_message()
+        assert (m.payload, m.retain) == (b"old", False)
+        m = await sub.next_message()
+        assert m.payload == b"newest"
+        stored = a.broker.retained.get("state/x")
+        assert stored is not None and stored.payload == b"newest"
+    finally:
+        sub.close()
+        await raw.aclose()
