@@ -230,6 +230,9 @@ class RedisFanout:
                     self._drop_pending()
                     _resolve(done)
                     await self._reconnect_publisher()
+                except Exception:  # a bug, not Redis: say it loudly, keep the loop alive
+                    self.counters["unshared"] += len(items)
+                    log.exception("redis fan-out: sending a batch failed")
                 finally:
                     _resolve(done)  # also when cancelled: a PUBACK must not wait for good
 
@@ -309,8 +312,10 @@ class RedisFanout:
                     if item.get("type") == "message":
                         self._deliver(item["data"])
                 raise ConnectionError("subscription ended")
-            except _DOWN as exc:
+            except Exception as exc:  # Redis lost (_DOWN) or a bug: both reconnect
                 self.subscribed.clear()
+                if not isinstance(exc, _DOWN):  # a bug, not Redis: loudly, then go on
+                    log.exception("redis fan-out: receiving failed")
                 if pubsub is not None:
                     log.warning("redis fan-out: subscriber lost (%s); reconnecting", exc)
                     with contextlib.suppress(*_DOWN):
