@@ -1,0 +1,56 @@
+"""The sender's bound, on a real redis-server without nodes: what does not fit in the
+pending list is counted as unshared at once, what fits arrives in order in one batch."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from hubbub.broker.message import Message
+from hubbub.broker.retained import RetainedStore
+from hubbub.fanout.redis import RedisFanout
+
+
+class Sink:
+    """What the fan-out needs from a broker; records what it routes."""
+
+    def __init__(self, expect: int) -> None:
+        self.retained = RetainedStore()
+        self.sessions: dict[str, Any] = {}
+        self.routed: list[bytes] = []
+        self.expect = expect
+        self.done = asyncio.Event()
+
+    def route(self, msg: Message) -> None:
+        self.routed.append(msg.payload)
+        if len(self.routed) >= self.expect:
+            self.done.set()
+
+    fan_out = route
+
+
+async def test_pending_list_is_bounded_by_count_and_bytes(redis_url: str) -> None:
+    a = RedisFanout(redis_url, node_id="a", max_pending=5, max_pending_bytes=10_000)
+    b = RedisFanout(redis_url, node_id="b")
+    sink = Sink(5)
+    await a.start(Sink(0))  # type: ignore[arg-type]
+    await b.start(sink)  # type: ignore[arg-type]
+    try:
+        # No await in between: the sender cannot run, so the list fills up.
+        acks = [a.on_publish(Message("t", str(i).encode(), 1), None) for i in range(20)]
+        assert a.counters["unshared"] == 15 and a.stats()["pending"] == 5
+        assert acks[5:] == [None] * 15  # not shared: the PUBACK does not wait
+        assert len({id(f) for f in acks[:5]}) == 1  # one future for the pending batch
+        await asyncio.wait_for(asyncio.gather(*[f for f in acks[:5] if f]), 10)
+        await asyncio.wait_for(sink.done.wait(), 10)
+        assert sink.routed == [b"0", b"1", b"2", b"3", b"4"]
+        assert a.counters["batches_out"] == 1 and a.counters["shared"] == 5
+
+        big = Message("t", b"x" * 6_000, 0)
+        assert a.on_publish(big, None) is None and a.stats()["pending"] == 1
+        a.on_publish(big, None)  # accepted: 12,000 bytes pending, over the byte bound
+        a.on_publish(big, None)  # refused
+        assert a.counters["unshared"] == 16 and a.stats()["pending"] == 2
+    finally:
+        await a.stop()
+        await b.stop()
