@@ -69,6 +69,14 @@ def encode_message(msg: Message) -> bytes:
                      _U32.pack(len(msg.payload)), msg.payload))
 
 
+def created_at_of(encoded: bytes) -> float:
+    """The ``created_at`` of a message encoded with ``encode_message``, without decoding."""
+    if len(encoded) < _MSG.size:
+        raise MalformedPacket("fan-out message ends inside its header")
+    created_at: float = _MSG.unpack_from(encoded, 0)[1]
+    return created_at
+
+
 def batch_header(node: str, first_seq: int, count: int) -> bytes:
     """The header that goes in front of ``count`` encoded messages."""
     raw = node.encode()

@@ -46,6 +46,7 @@ from hubbub.broker.message import Message
 from hubbub.errors import ConfigError, PeerError, UsageError
 from hubbub.fanout.codec import (
     MAX_BATCH,
+    created_at_of,
     decode_batch,
     decode_message,
     encode_batch,
@@ -82,6 +83,21 @@ CONNECT_TIMEOUT_S = 2.0
 COMMAND_TIMEOUT_S = 5.0
 
 _DOWN = (RedisError, OSError, asyncio.TimeoutError)
+
+#: HSET only if not older than what the hash holds: newest wins in Redis as on the nodes
+#: when two nodes write one topic, or a node writes back after an outage. An entry is an
+#: encoded message: a flags byte, then created_at as a big-endian double (codec.py).
+SET_IF_NEWER = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur and struct.unpack('>d', string.sub(cur, 2, 9)) >
+           struct.unpack('>d', string.sub(ARGV[2], 2, 9)) then
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+#: Retained topics changed while they could not be shared, written back on reconnect.
+MAX_DIRTY = 10_000
 
 
 class RedisFanout:
@@ -120,6 +136,8 @@ class RedisFanout:
         self._idle = asyncio.Event()  # nothing pending and nothing being written
         self._idle.set()
         self._pubsub: Any = None
+        #: retained topic -> when it changed, to write back on reconnect (MAX_DIRTY)
+        self._dirty: dict[str, float] = {}
         #: Set while the publishing connection works (else messages are counted, not
         #: queued) and while the subscriber is subscribed; tests and health checks wait.
         self.publishing = asyncio.Event()
@@ -199,6 +217,8 @@ class RedisFanout:
                 or len(self._pending) >= self._max_pending \
                 or self._pending_bytes >= self._max_pending_bytes:
             self.counters["unshared"] += 1
+            if msg.retain and len(self._dirty) < MAX_DIRTY:
+                self._dirty[msg.topic] = msg.created_at
             return None
         data = encode_message(msg)
         self._pending.append((data, msg.topic if msg.retain else None))
@@ -225,6 +245,7 @@ class RedisFanout:
                 except _DOWN as exc:
                     self.publishing.clear()
                     self.counters["unshared"] += len(items)
+                    self._mark_dirty(items + self._pending)
                     log.warning("redis fan-out: publishing failed (%s); local delivery "
                                 "goes on, reconnecting", exc)
                     self._drop_pending()
@@ -244,7 +265,7 @@ class RedisFanout:
         count = 0
         for data, retained_topic in items:
             if retained_topic is not None:
-                pipe.hset(self._retained_key, retained_topic, data)
+                pipe.eval(SET_IF_NEWER, 1, self._retained_key, retained_topic, data)
             if batch and (size + len(data) > self._max_batch_bytes or len(batch) >= MAX_BATCH):
                 self._publish_batch(pipe, batch)
                 count += 1
@@ -259,6 +280,11 @@ class RedisFanout:
     def _publish_batch(self, pipe: Any, batch: list[bytes]) -> None:
         pipe.publish(self._channel, encode_batch(self._node, self._seq, batch))
         self._seq += len(batch)
+
+    def _mark_dirty(self, items: list[tuple[bytes, str | None]]) -> None:
+        for data, topic in items:
+            if topic is not None and len(self._dirty) < MAX_DIRTY:
+                self._dirty[topic] = created_at_of(data)
 
     def _drop_pending(self) -> None:
         self.counters["unshared"] += len(self._pending)
@@ -278,7 +304,24 @@ class RedisFanout:
             self.publishing.set()
             self.counters["reconnects"] += 1
             log.info("redis fan-out: publishing again")
+            self._write_back_retained()
             return
+
+    def _write_back_retained(self) -> None:
+        """Share again the retained messages (and deletions) of the outage: the hash and
+        the other nodes keep them only if nothing newer came meanwhile."""
+        broker = self._broker
+        assert broker is not None
+        dirty, self._dirty = self._dirty, {}
+        for topic, changed_at in dirty.items():
+            # What the broker holds now; nothing means it was deleted at changed_at.
+            msg = broker.retained.get(topic) or Message(topic, b"", 0, True,
+                                                       created_at=changed_at)
+            data = encode_message(msg)
+            self._pending.append((data, topic))
+            self._pending_bytes += len(data)
+        if dirty:
+            self._idle.clear()
 
     # --- receive ----------------------------------------------------------------------
 

@@ -8,7 +8,8 @@ from typing import Any
 
 from hubbub.broker.message import Message
 from hubbub.broker.retained import RetainedStore
-from hubbub.fanout.redis import RedisFanout
+from hubbub.fanout.codec import encode_message
+from hubbub.fanout.redis import SET_IF_NEWER, RedisFanout
 
 
 class Sink:
@@ -54,3 +55,20 @@ async def test_pending_list_is_bounded_by_count_and_bytes(redis_url: str) -> Non
     finally:
         await a.stop()
         await b.stop()
+
+
+async def test_retained_hash_keeps_the_newest_entry(redis_url: str) -> None:
+    import redis.asyncio as aioredis
+
+    raw = aioredis.Redis.from_url(redis_url)
+    try:
+        newer = encode_message(Message("r", b"newer", 0, True, created_at=200.0))
+        older = encode_message(Message("r", b"older", 0, True, created_at=100.0))
+        gone = encode_message(Message("r", b"", 0, True, created_at=300.0))
+        assert await raw.eval(SET_IF_NEWER, 1, "h", "r", newer) == 1
+        assert await raw.eval(SET_IF_NEWER, 1, "h", "r", older) == 0
+        assert await raw.hget("h", "r") == newer
+        assert await raw.eval(SET_IF_NEWER, 1, "h", "r", gone) == 1  # a newer deletion
+        assert await raw.hget("h", "r") == gone
+    finally:
+        await raw.aclose()

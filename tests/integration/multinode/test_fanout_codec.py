@@ -18,6 +18,7 @@ from hubbub.broker.message import Message
 from hubbub.errors import ConfigError, MalformedPacket, UsageError
 from hubbub.fanout import FANOUTS, create_fanout
 from hubbub.fanout.codec import (
+    created_at_of,
     decode_batch,
     decode_message,
     encode_batch,
@@ -40,6 +41,9 @@ def test_byte_layout_of_a_one_message_batch() -> None:
                     + b"\x00\x00\x00\x02hi")
     assert decode_batch(data).messages == (msg,)
     assert peek_node(data) == "n1"
+    assert created_at_of(encode_message(msg)) == 1.5
+    with pytest.raises(MalformedPacket):
+        created_at_of(b"\x05")
 
 
 def test_properties_travel_in_mqtt5_encoding() -> None:

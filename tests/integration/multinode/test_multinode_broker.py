@@ -177,6 +177,7 @@ async def test_redis_outage_keeps_local_delivery_and_recovers(
         own_redis.process.wait()
         await pub.publish("t/x", b"during", qos=1)  # the PUBACK does not wait for Redis
         await pub.publish("t/x", b"during 2", qos=0)
+        await pub.publish("keep/r", b"retained during the outage", retain=True)
         assert (await sub_a.next_message()).payload == b"during"
         assert (await sub_a.next_message()).payload == b"during 2"
         await wait_for(lambda: fa.counters["unshared"] >= 1)
@@ -188,6 +189,9 @@ async def test_redis_outage_keeps_local_delivery_and_recovers(
         assert (await sub_a.next_message()).payload == b"after"
         assert (await sub_b.next_message()).payload == b"after"  # not "during": lost
         assert fb.counters["reconnects"] >= 1
+        # the retained message of the outage is written back once Redis is there again
+        await wait_for(lambda: (m := b.broker.retained.get("keep/r")) is not None
+                       and m.payload == b"retained during the outage")
     finally:
         close_all(sub_a, sub_b, pub)
 
