@@ -16,8 +16,9 @@ QoS 1/2 message returns a future that completes once its batch was written (or c
 as unshared), which the broker chains before the PUBACK: Redis's speed is the client's
 back-pressure. The future never fails: a Redis outage must not fail local publishes.
 
-Receive path: one task reads the channel, skips its own batches by node id, and routes
-every message with ``Broker.route`` as it is read (no queue of ours: the bound is Redis's
+Receive path: one task reads the channel and hands each batch to ``inbound.Inbound``
+(skips our own batches by node id, routes the others' with ``Broker.route``, newest-wins
+for retained messages, cross-node takeover) as it is read (no queue of ours: the bound is Redis's
 ``client-output-buffer-limit pubsub``, beyond which Redis cuts the subscriber off; we
 reconnect and count the missed sequence numbers in ``gaps``).
 
@@ -36,23 +37,20 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable
-from dataclasses import replace
 from typing import Any
 
 from hubbub.broker.broker import Broker
 from hubbub.broker.hooks import Identity
-from hubbub.broker.lifecycle import RESERVED_PREFIX, DisconnectReason
+from hubbub.broker.lifecycle import RESERVED_PREFIX
 from hubbub.broker.message import Message
-from hubbub.errors import ConfigError, PeerError, UsageError
+from hubbub.errors import ConfigError, UsageError
 from hubbub.fanout.codec import (
     MAX_BATCH,
     created_at_of,
-    decode_batch,
-    decode_message,
     encode_batch,
     encode_message,
-    peek_node,
 )
+from hubbub.fanout.inbound import Inbound
 from hubbub.fanout.takeover import Ownership
 
 try:
@@ -74,8 +72,6 @@ MAX_PENDING_BYTES = 16 * 1024 * 1024
 MAX_BATCH_BYTES = 256 * 1024
 #: Reconnect backoff: first wait and cap (seconds), doubled with jitter in between.
 BACKOFF = (0.05, 5.0)
-#: Remote nodes whose sequence numbers we remember (node ids change on every restart).
-MAX_KNOWN_NODES = 1024
 #: How long stop() waits for the last pending messages to be written.
 STOP_FLUSH_S = 2.0
 #: Connect and command timeouts: a hung Redis must not hold PUBACKs forever.
@@ -121,6 +117,7 @@ class RedisFanout:
         self._max_batch_bytes = max_batch_bytes
         self._backoff = backoff
         self._broker: Broker | None = None
+        self._inbound: Inbound | None = None
         self._pub: Any = None
         self._sub: Any = None
         #: (encoded message, topic if retained)
@@ -129,7 +126,6 @@ class RedisFanout:
         self._acked: asyncio.Future[None] | None = None  # QoS>0 of the pending list
         self._wake = asyncio.Event()
         self._seq = 0
-        self._last_seq: dict[str, int] = {}
         self._ownership = Ownership(node_id)
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -156,6 +152,7 @@ class RedisFanout:
         """Connect both sides and load the retained messages; ``ConfigError`` if Redis
         cannot be reached now (a node should not start half-connected)."""
         self._broker = broker
+        self._inbound = Inbound(broker, self._node, self._ownership, self.counters)
         options: dict[str, Any] = dict(socket_connect_timeout=CONNECT_TIMEOUT_S,
                                        retry=Retry(NoBackoff(), 0))
         self._pub = aioredis.Redis.from_url(self._url, socket_timeout=COMMAND_TIMEOUT_S,
@@ -340,6 +337,8 @@ class RedisFanout:
         return pubsub
 
     async def _receive_loop(self, pubsub: Any) -> None:
+        inbound = self._inbound
+        assert inbound is not None
         delay = self._backoff[0]
         while not self._stopping:
             try:
@@ -353,7 +352,7 @@ class RedisFanout:
                     if self._stopping:
                         return
                     if item.get("type") == "message":
-                        self._deliver(item["data"])
+                        inbound.deliver(item["data"])
                 raise ConnectionError("subscription ended")
             except Exception as exc:  # Redis lost (_DOWN) or a bug: both reconnect
                 self.subscribed.clear()
@@ -367,83 +366,9 @@ class RedisFanout:
                 await asyncio.sleep(delay * (0.5 + random.random() / 2))
                 delay = min(delay * 2, self._backoff[1])
 
-    def _deliver(self, data: bytes) -> None:
-        try:
-            self._on_batch(data)
-        except Exception:  # a bug here must not stop fan-in for good: say it, go on
-            self.counters["bad_batches"] += 1
-            log.exception("redis fan-out: delivering a batch failed")
-
-    def _on_batch(self, data: bytes) -> None:
-        broker = self._broker
-        assert broker is not None
-        try:
-            if peek_node(data) == self._node:
-                return  # our own batch: delivered locally when it was accepted
-            batch = decode_batch(data)
-        except PeerError as exc:  # not ours to crash on: count, say, go on
-            self.counters["bad_batches"] += 1
-            log.warning("redis fan-out: dropped a malformed batch: %s", exc)
-            return
-        self._check_sequence(batch.node, batch.first_seq, len(batch.messages))
-        self.counters["batches_in"] += 1
-        self.counters["received"] += len(batch.messages)
-        for msg in batch.messages:
-            if msg.retain and not self._newer_retained(broker, msg):
-                # An older retained message: deliver it, keep the newer one stored.
-                broker.fan_out(replace(msg, retain=False), None)
-            else:
-                broker.route(msg)
-            if msg.topic.startswith(RESERVED_PREFIX):
-                # After routing: subscribers see the new connect, then the old one's end.
-                self._takeover(broker, msg, batch.node)
-
-    def _check_sequence(self, node: str, first: int, count: int) -> None:
-        last = self._last_seq.pop(node, None)
-        if last is not None and first > last + 1:
-            self.counters["gaps"] += first - last - 1
-        elif len(self._last_seq) >= MAX_KNOWN_NODES:
-            self._last_seq.pop(next(iter(self._last_seq)))
-        self._last_seq[node] = first + count - 1  # re-inserted: most recent last
-
-    def _takeover(self, broker: Broker, msg: Message, node: str) -> None:
-        cid = self._ownership.remote(msg.topic, msg.payload, node)
-        if cid is None:
-            return
-        session = broker.sessions.get(cid)
-        conn: Any = session.link if session is not None else None
-        if conn is not None:
-            # As a local takeover does (admission.attach) [MQTT-3.1.4-3]: 0x8E Session
-            # taken over, lifecycle DUPLICATE_CLIENTID.
-            conn.disconnect(0x8E, DisconnectReason.DUPLICATE_CLIENTID,
-                            f"session taken over on node {node}")
-            self.counters["takeovers"] += 1
-
-    @staticmethod
-    def _newer_retained(broker: Broker, msg: Message) -> bool:
-        held = broker.retained.get(msg.topic)
-        return held is None or msg.created_at >= held.created_at
-
     async def _load_retained(self) -> None:
-        broker = self._broker
-        assert broker is not None
-        raw: dict[bytes, bytes] = await self._sub.hgetall(self._retained_key)
-        for topic, data in raw.items():
-            try:
-                msg = decode_message(data)
-            except PeerError as exc:
-                self.counters["bad_batches"] += 1
-                log.warning("redis fan-out: bad retained entry %r: %s", topic, exc)
-                continue
-            if not msg.payload:
-                # A deletion: applies only if newer than what we hold.
-                held = broker.retained.get(msg.topic)
-                if held is not None and held.created_at <= msg.created_at:
-                    broker.retained.set(msg)
-                continue
-            if self._newer_retained(broker, msg):
-                broker.retained.set(msg)
-                self.counters["retained_loaded"] += 1
+        assert self._inbound is not None
+        self._inbound.load_retained(await self._sub.hgetall(self._retained_key))
 
 
 def _resolve(fut: asyncio.Future[None] | None) -> None:
