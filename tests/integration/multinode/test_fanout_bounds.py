@@ -72,3 +72,22 @@ async def test_retained_hash_keeps_the_newest_entry(redis_url: str) -> None:
         assert await raw.hget("h", "r") == gone
     finally:
         await raw.aclose()
+
+
+async def test_stop_flushes_what_is_pending(redis_url: str) -> None:
+    a = RedisFanout(redis_url, node_id="a")
+    b = RedisFanout(redis_url, node_id="b")
+    sink = Sink(50)
+    await a.start(Sink(0))  # type: ignore[arg-type]
+    await b.start(sink)  # type: ignore[arg-type]
+    try:
+        for i in range(50):  # e.g. the broker's last lifecycle events at shutdown
+            a.on_publish(Message("t", str(i).encode(), 0), None)
+        await a.stop()
+        assert a.counters["shared"] == 50 and a.counters["unshared"] == 0
+        assert a.on_publish(Message("t", b"late", 0), None) is None  # after stop: counted
+        assert a.counters["unshared"] == 1
+        await asyncio.wait_for(sink.done.wait(), 10)
+        assert sink.routed == [str(i).encode() for i in range(50)]
+    finally:
+        await b.stop()
