@@ -193,25 +193,26 @@ def versions() -> str:
 
 HEADER = """# hubbub benchmark results
 
-Rerun: `.venv/bin/python -m bench run` (full, ~10 min) or `--quick` (~2 min); see
+Rerun: `.venv/bin/python -m bench run` (full, ~15 min) or `--quick` (~2 min); see
 `bench/README.md`. Raw numbers: `bench/results.json`.
 
-- **Machine**: {machine}. A shared, noisy cloud VM: expect 10-20% between runs;
-  compare brokers within one run, not across days.
+- **Machine**: {machine}.
+  A shared, noisy cloud VM: expect 10-20% between runs; compare brokers within one run.
 - **Software**: {versions}.
 - **Setup**: each broker runs alone in its process, pinned to CPU 0; the load generator (one
   asyncio process on uvloop, with its own MQTT 3.1.1 and RFC 6455 client) is pinned to CPU 1;
   both run at real-time priority (SCHED_RR 10; nice -10 if refused), so the other work on
   this shared machine does not sit between them (each run's `priority` is in results.json).
   The three brokers are single-threaded, so ~100% CPU on a side means that side was the
-  limit. Loopback only; every (broker, transport, scenario) gets a freshly started broker.
+  limit. Loopback only; in the full run every (broker, transport, scenario) gets a freshly
+  started broker (--quick shares one per broker).
 - **Configs**: Mosquitto with `set_tcp_nodelay true`, logging errors/warnings; amqtt with only
   its anonymous-auth plugin; hubbub via `bench/hubbub_serve.py` = `hubbub serve` with
   `--anonymous-policy allow-all --log-level warning` and IoT Core's 100 publishes/s per
   connection limit off (the others have no such limit). No TLS anywhere.
-- **Throughput**: subscribers' deliveries/s over a fixed window after a warmup; publishers
-  send as fast as TCP flow control and an end-to-end window (64 undelivered messages per
-  subscriber, 16 in chat) allow, so no queue grows without bound.
+- **Throughput**: subscribers' deliveries/s over a fixed window (5 s, after 1 s of warmup;
+  --quick: 1 s after 0.3 s); publishers send as fast as TCP flow control and an end-to-end
+  window (~10,000 deliveries not yet received, in all) allow, so no queue grows without bound.
 - **Latency**: a separate run at a fixed offered load, the same for every broker (fan-out:
   2,000 deliveries/s, 5,000 for fanout-1000 at QoS 0; chat: 0.5 msg/s per client); each
   payload carries perf_counter_ns at send, read in the same process on receipt.

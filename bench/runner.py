@@ -44,6 +44,9 @@ def run_plan(plan: Plan, log: Any = sys.stderr) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for broker in plan.brokers:
         refused: dict[str, Any] | None = None
+        # --quick shares one broker per name across runs (hubbub takes seconds to start);
+        # the full run starts a fresh broker for every run so no state carries over.
+        shared: brokers.Running | None = None
         for transport in plan.transports:
             for name in plan.scenarios:
                 k = key(broker, transport, name)
@@ -52,7 +55,14 @@ def run_plan(plan: Plan, log: Any = sys.stderr) -> dict[str, Any]:
                     continue
                 print(f"[bench] {k} ...", file=log, flush=True)
                 t0 = time.perf_counter()
-                results[k] = _one(broker, transport, name, plan, broker_cpu, gen_cpu)
+                if plan.quick and (shared is None or shared.proc.poll() is not None):
+                    try:
+                        shared = brokers.start(broker, broker_cpu)
+                    except brokers.BrokerError as exc:
+                        shared = None
+                        results[k] = refused = {"not_run": True, "error": f"not run: {exc}"}
+                        continue
+                results[k] = _one(broker, transport, name, plan, broker_cpu, gen_cpu, shared)
                 results[k]["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
                 status = results[k].get("error", "ok")
                 print(
@@ -60,16 +70,27 @@ def run_plan(plan: Plan, log: Any = sys.stderr) -> dict[str, Any]:
                 )
                 if results[k].get("not_run"):
                     refused = results[k]
+        if shared is not None:
+            brokers.stop(shared)
     return results
 
 
 def _one(
-    broker: str, transport: str, name: str, plan: Plan, broker_cpu: int | None, gen_cpu: int | None
+    broker: str,
+    transport: str,
+    name: str,
+    plan: Plan,
+    broker_cpu: int | None,
+    gen_cpu: int | None,
+    shared: brokers.Running | None = None,
 ) -> dict[str, Any]:
-    try:
-        running = brokers.start(broker, broker_cpu)
-    except brokers.BrokerError as exc:
-        return {"not_run": True, "error": f"not run: {exc}"}
+    if shared is not None:
+        running = shared
+    else:
+        try:
+            running = brokers.start(broker, broker_cpu)
+        except brokers.BrokerError as exc:
+            return {"not_run": True, "error": f"not run: {exc}"}
     try:
         spec = {
             "scenario": name,
@@ -80,7 +101,8 @@ def _one(
             "quick": plan.quick,
             "loop": plan.loop,
             "cpu": gen_cpu,
-            "run_id": f"{broker[:3]}{transport}{os.getpid()}",
+            # Unique per run: a shared broker must not see one run's ids or topics again.
+            "run_id": f"{broker[:1]}{transport[:1]}{plan.scenarios.index(name)}x{os.getpid()}",
         }
         env = dict(os.environ, PYTHONPATH=str(brokers.ROOT))
         try:
@@ -106,7 +128,8 @@ def _one(
             result["generator_stderr"] = warnings[-5:]
         return result
     finally:
-        brokers.stop(running)
+        if shared is None:
+            brokers.stop(running)
 
 
 def merge(path: Path, results: dict[str, Any], command: str) -> dict[str, Any]:
