@@ -28,19 +28,17 @@ class BrokerError(RuntimeError):
 
 
 def hubbub_command(tcp_port: int, ws_port: int, data_dir: Path) -> list[str]:
-    """How to launch hubbub's broker (HTTP/WebSocket port + MQTT TCP port, anonymous).
-
-    ``bench.hubbub_serve`` is ``hubbub serve`` with IoT Core's 100 publishes/s per
-    connection limit turned off (see that module); the options are the CLI's.
-    """
+    """How to launch hubbub: the plain ``hubbub serve`` CLI, anonymous, with IoT Core's
+    100 publishes/s per connection limit off (the other brokers have no such limit)."""
     # fmt: off
     return [
-        sys.executable, "-m", "bench.hubbub_serve",
+        sys.executable, "-m", "hubbub.cli", "serve",
         "--host", "127.0.0.1",
         "--port", str(ws_port),              # HTTP + MQTT over WebSocket at /mqtt
         "--mqtt-port", str(tcp_port),        # MQTT over TCP
         "--data", str(data_dir),
         "--anonymous-policy", "allow-all",   # no tokens: the other brokers allow anonymous
+        "--publish-rate", "0",               # no per-connection publish limit
         "--log-level", "warning",            # like the Mosquitto config: warnings and errors
     ]
     # fmt: on
@@ -145,7 +143,7 @@ def start(name: str, cpu: int | None, timeout: float = 20.0) -> Running:
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             argv,
-            env=dict(os.environ, PYTHONPATH=str(ROOT)),  # bench.hubbub_serve runs from here
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),  # the bench package runs from here
             stdout=out,
             stderr=subprocess.STDOUT,
             preexec_fn=pin,

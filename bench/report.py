@@ -207,9 +207,9 @@ Rerun: `.venv/bin/python -m bench run` (full, ~15 min) or `--quick` (~2 min); se
   limit. Loopback only; in the full run every (broker, transport, scenario) gets a freshly
   started broker (--quick shares one per broker).
 - **Configs**: Mosquitto with `set_tcp_nodelay true`, logging errors/warnings; amqtt with only
-  its anonymous-auth plugin; hubbub via `bench/hubbub_serve.py` = `hubbub serve` with
-  `--anonymous-policy allow-all --log-level warning` and IoT Core's 100 publishes/s per
-  connection limit off (the others have no such limit). No TLS anywhere.
+  its anonymous-auth plugin; hubbub as `hubbub serve --anonymous-policy allow-all
+  --publish-rate 0 --log-level warning` (IoT Core's 100 publishes/s per connection limit
+  off: the others have no such limit). No TLS anywhere.
 - **Throughput**: subscribers' deliveries/s over a fixed window (5 s, after 1 s of warmup;
   --quick: 1 s after 0.3 s); publishers send as fast as TCP flow control and an end-to-end
   window (~10,000 deliveries not yet received, in all) allow, so no queue grows without bound.

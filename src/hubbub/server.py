@@ -128,6 +128,10 @@ class Node:
         self.broker = Broker(bs, authenticator=authenticator, observers=[self], clock=self._clock,
                              on_violation=authenticator.on_violation)
         await self.broker.start()
+        # Several nodes: share publishes and retained messages through Redis (a no-op with
+        # fanout = "local"). Before the listeners open, so retained messages are loaded.
+        from hubbub.fanout_wiring import start_fanout
+        await start_fanout(self)
         self._stack.push_async_callback(self._close_front)
         if cfg.mqtt_port or self._ephemeral_mqtt:
             self.mqtt_port = await self.broker.start_tcp(
