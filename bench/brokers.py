@@ -6,7 +6,9 @@ place to adjust when hubbub's CLI changes.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -27,9 +29,16 @@ class BrokerError(RuntimeError):
     """A broker could not be started (missing binary, crashed, never listened)."""
 
 
-def hubbub_command(tcp_port: int, ws_port: int, data_dir: Path) -> list[str]:
+def hubbub_command(
+    tcp_port: int,
+    ws_port: int,
+    data_dir: Path,
+    anonymous_policy: str = "allow-all",
+    extra: tuple[str, ...] = (),
+) -> list[str]:
     """How to launch hubbub: the plain ``hubbub serve`` CLI, anonymous, with IoT Core's
-    100 publishes/s per connection limit off (the other brokers have no such limit)."""
+    100 publishes/s per connection limit off (the other brokers have no such limit).
+    ``anonymous_policy`` and ``extra`` are for the variants (see ``hubbub_variant``)."""
     # fmt: off
     return [
         sys.executable, "-m", "hubbub.cli", "serve",
@@ -37,11 +46,66 @@ def hubbub_command(tcp_port: int, ws_port: int, data_dir: Path) -> list[str]:
         "--port", str(ws_port),              # HTTP + MQTT over WebSocket at /mqtt
         "--mqtt-port", str(tcp_port),        # MQTT over TCP
         "--data", str(data_dir),
-        "--anonymous-policy", "allow-all",   # no tokens: the other brokers allow anonymous
+        "--anonymous-policy", anonymous_policy,  # no tokens: the others allow anonymous
         "--publish-rate", "0",               # no per-connection publish limit
         "--log-level", "warning",            # like the Mosquitto config: warnings and errors
+        *extra,
     ]
     # fmt: on
+
+
+def bench_policy() -> dict[str, object]:
+    """An anonymous policy allowing exactly what the pub/sub scenarios do, so every
+    CONNECT, publish, subscribe and delivery is evaluated (issue 3's "policies on"):
+    publish, subscribe and receive on ``bench/*`` (fan-out, chat) and ``chat/*`` (the chat
+    scenarios), any client id. Wildcards as in docs/security.md: ``*`` spans ``/``."""
+    arn = "arn:aws:iot:*:*:"
+    topics = [f"{arn}topic/bench/*", f"{arn}topic/chat/*"]
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "iot:Connect", "Resource": f"{arn}client/*"},
+            {"Effect": "Allow", "Action": ["iot:Publish", "iot:Receive"], "Resource": topics},
+            {
+                "Effect": "Allow",
+                "Action": "iot:Subscribe",
+                "Resource": [f"{arn}topicfilter/bench/*", f"{arn}topicfilter/chat/*"],
+            },
+        ],
+    }
+
+
+#: hubbub variants, compared with each other in one run: ``hubbub+policy`` (the policy
+#: above instead of allow-all), ``hubbub+allowall`` (plain hubbub under another name, so
+#: the "policies off" side does not overwrite the broker table's ``hubbub`` results),
+#: ``hubbub+memtable`` (``--table-engine memory``: no durable commit),
+#: ``hubbub+window<N>`` (the stream consumers' batching window, ms).
+VARIANT = re.compile(r"^hubbub((?:\+(?:policy|allowall|memtable|window\d+))*)$")
+
+
+def hubbub_variant(name: str, tcp_port: int, ws_port: int, workdir: Path) -> list[str]:
+    match = VARIANT.match(name)
+    if match is None:
+        raise BrokerError(
+            f"unknown hubbub variant {name!r} (+policy, +allowall, +memtable, +window<ms>)"
+        )
+    data = workdir / "data"
+    data.mkdir(exist_ok=True)
+    policy, extra = "allow-all", []
+    for option in filter(None, match.group(1).split("+")):
+        if option == "policy":
+            path = workdir / "bench-policy.json"  # the file name is the policy's name
+            path.write_text(json.dumps(bench_policy(), indent=1))
+            policy = str(path)
+        elif option == "allowall":
+            pass  # the default
+        elif option == "memtable":
+            extra += ["--table-engine", "memory"]
+        else:
+            config = workdir / "hubbub.toml"
+            config.write_text(f"[app]\nstreamBatchingWindowMs = {int(option[6:])}\n")
+            extra += ["--config", str(config)]
+    return hubbub_command(tcp_port, ws_port, data, policy, tuple(extra))
 
 
 def mosquitto_config(tcp_port: int, ws_port: int) -> str:
@@ -120,11 +184,9 @@ def command_for(name: str, tcp_port: int, ws_port: int, workdir: Path) -> tuple[
         conf = workdir / "amqtt.yaml"
         conf.write_text(amqtt_config(tcp_port, ws_port))
         return [str(VENV_BIN / "amqtt"), "-c", str(conf)], "/mqtt"
-    if name == "hubbub":
-        data = workdir / "data"
-        data.mkdir(exist_ok=True)
-        return hubbub_command(tcp_port, ws_port, data), HUBBUB_WS_PATH
-    raise BrokerError(f"unknown broker {name!r} (known: hubbub, mosquitto, amqtt)")
+    if name.startswith("hubbub"):
+        return hubbub_variant(name, tcp_port, ws_port, workdir), HUBBUB_WS_PATH
+    raise BrokerError(f"unknown broker {name!r} (known: hubbub[+variant], mosquitto, amqtt)")
 
 
 def start(name: str, cpu: int | None, timeout: float = 20.0) -> Running:

@@ -31,6 +31,7 @@ class Context:
     durations: Durations
     run_id: str
     batch: int = 250  # connections opened concurrently: bounded so the listen backlog copes
+    broker: str = ""  # the broker's name as run (hubbub variants carry settings: +window100)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     def client_id(self) -> str:

@@ -45,6 +45,7 @@ async def _main(spec: dict[str, Any]) -> dict[str, Any]:
         quick=bool(spec.get("quick")),
         durations=durations(bool(spec.get("quick"))),
         run_id=spec.get("run_id", f"r{os.getpid()}"),
+        broker=str(spec.get("broker", "")),
     )
     t0 = time.perf_counter()
     result = await scenario.run(ctx)

@@ -6,9 +6,12 @@ import os
 import platform
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from bench import scenarios, stats
+from bench import features, scenarios, stats
+
+HERE = Path(__file__).resolve().parent
 
 BROKERS = ["hubbub", "mosquitto", "amqtt"]
 TRANSPORTS = ["tcp", "ws"]
@@ -102,13 +105,18 @@ def _cell(results: dict[str, Any], k: str, read: Callable[[dict[str, Any]], Any]
     return value
 
 
+def _compared() -> list[str]:
+    """Scenarios of the broker table (the feature scenarios have sections of their own)."""
+    return [n for n in scenarios.REGISTRY if n not in scenarios.FEATURES]
+
+
 def table(results: dict[str, Any]) -> list[str]:
     head = (
         "| scenario | transport | metric | hubbub | mosquitto | amqtt | hubbub vs mosquitto"
         " | hubbub vs amqtt | mosquitto vs amqtt |"
     )
     out = [head, "|" + "---|" * 9]
-    for name in scenarios.REGISTRY:
+    for name in _compared():
         for transport in TRANSPORTS:
             ks = {b: f"{b}|{transport}|{name}" for b in BROKERS}
             if not any(k in results for k in ks.values()):
@@ -129,7 +137,7 @@ def table(results: dict[str, Any]) -> list[str]:
 
 def cpu_table(results: dict[str, Any]) -> list[str]:
     out = ["| scenario | transport | phase | " + " | ".join(BROKERS) + " |", "|" + "---|" * 6]
-    for name in scenarios.REGISTRY:
+    for name in _compared():
         for transport in TRANSPORTS:
             for phase in ("throughput", "latency", "storm", "idle"):
                 cells = []
@@ -230,7 +238,7 @@ lower latency, less memory).
 """
 
 
-def render(store: dict[str, Any]) -> str:
+def render(store: dict[str, Any], notes_dir: Path = HERE) -> str:
     results = store["results"]
     runs = "\n".join(
         f"- `{r['command']}` at {r['date']} ({len(r['keys'])} runs)" for r in store["runs"][-5:]
@@ -248,6 +256,7 @@ def render(store: dict[str, Any]) -> str:
             "",
             *cpu_table(results),
             "",
+            *features.sections(results, notes_dir),
             "## Errors and runs that did not happen",
             "",
             *(errors(results) or ["- none"]),

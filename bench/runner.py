@@ -94,6 +94,7 @@ def _one(
     try:
         spec = {
             "scenario": name,
+            "broker": broker,
             "host": "127.0.0.1",
             "port": running.ws_port if transport == "ws" else running.tcp_port,
             "ws_path": running.ws_path if transport == "ws" else None,

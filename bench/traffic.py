@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from bench import mqttwire as mw
 from bench import stats
@@ -29,10 +31,24 @@ STALL_LIMIT_MS = 20.0  # generator loop stall above which a latency run is repea
 STALL_S = 2.0  # no delivery at all for this long = the broker dropped what is outstanding
 
 
+class Template(Protocol):
+    """What the publisher loops need of a template (mqttwire's or jsonwire's)."""
+
+    qos: int
+
+    def build(self, stamp_ns: int, packet_id: int = 0) -> bytes: ...
+
+
+#: group index -> (topic the group's subscribers subscribe to, template its publishers use)
+GroupMaker = Callable[[int], tuple[str, Template]]
+#: (first byte, PUBLISH body) -> (packet id or 0, stamp; 0 = not timed)
+StampReader = Callable[[int, bytes], tuple[int, int]]
+
+
 @dataclass(eq=False)
 class Group:
     topic: str
-    template: mw.PublishTemplate
+    template: Template
     subscribers: int
     window: int
     sent: int = 0
@@ -69,8 +85,14 @@ class PubSub:
         qos: int,
         payload: int,
         window: int | None = None,
+        make_group: GroupMaker | None = None,
+        read_stamp: StampReader = mw.publish_stamp,
     ) -> None:
+        """``make_group`` lets a group publish somewhere else than it subscribes (the chat
+        path: publish on ``chat/out``, hear ``chat/pub/{room}``) and with other payloads;
+        by default group i publishes and subscribes ``bench/{run_id}/g{i}``."""
         self.ctx, self.qos = ctx, qos
+        self.read_stamp = read_stamp
         self.n_groups, self.n_pub, self.n_sub, self.shared = groups, publishers, subscribers, shared
         if window is None:
             # ~10,000 deliveries in flight in all: enough to keep a fast broker busy, and
@@ -78,18 +100,18 @@ class PubSub:
             # subscribers x 64 messages queue for 12 s in amqtt).
             window = max(4, DELIVERY_BUDGET // (groups * subscribers))
         self.window = window
-        self.groups = [
-            Group(
-                f"bench/{ctx.run_id}/g{i}",
-                mw.PublishTemplate(f"bench/{ctx.run_id}/g{i}", qos, payload),
-                subscribers,
-                window,
-            )
-            for i in range(groups)
-        ]
+        if make_group is None:
+
+            def make_group(i: int) -> tuple[str, Template]:
+                topic = f"bench/{ctx.run_id}/g{i}"
+                return topic, mw.PublishTemplate(topic, qos, payload)
+
+        self.groups = [Group(*make_group(i), subscribers, window) for i in range(groups)]
         self.pubs: list[tuple[Conn, Group]] = []
         self.conns: list[Conn] = []
         self.samples: list[int] = []
+        self.ack_samples: list[int] = []  # publish -> PUBACK (QoS 1, latency run only)
+        self._sent_at: dict[tuple[int, int], int] = {}  # (id(conn), packet id) -> send ns
         self.rec_from, self.rec_to = 1 << 63, 0
         self.stopping = False
         self.publisher_errors = 0
@@ -136,7 +158,7 @@ class PubSub:
         g: Group = conn.group  # type: ignore[assignment]
         g.delivered += 1
         if first & 0x06 or self.rec_to:
-            packet_id, stamp = mw.publish_stamp(first, body)
+            packet_id, stamp = self.read_stamp(first, body)
             if packet_id:
                 conn.replies.append(mw.puback(packet_id))
             if self.rec_from <= stamp <= self.rec_to:
@@ -147,6 +169,10 @@ class PubSub:
     def _on_puback(self, conn: Conn, packet_id: int) -> None:
         g: Group = conn.group  # type: ignore[assignment]
         g.acked += 1
+        if self._sent_at:
+            sent = self._sent_at.pop((id(conn), packet_id), None)
+            if sent is not None and self.rec_from <= sent <= self.rec_to:
+                self.ack_samples.append(time.perf_counter_ns() - sent)
         if not g.event.is_set() and g.reopened():
             g.event.set()
 
@@ -155,6 +181,8 @@ class PubSub:
         for g in self.groups:
             g.sent = g.delivered = g.forgiven = g.acked = g.stalls = 0
         self.samples = []
+        self.ack_samples = []
+        self._sent_at = {}
         self.rec_from, self.rec_to = 1 << 63, 0
 
     async def _drain(self) -> float:
@@ -193,8 +221,10 @@ class PubSub:
         d = self.ctx.durations
         await asyncio.sleep(d.warmup)
         s0, n0, p0 = self.ctx.probe.snapshot(), self._delivered(), self._published()
+        a0 = sum(g.acked for g in self.groups)
         await asyncio.sleep(d.measure)
         s1, n1, p1 = self.ctx.probe.snapshot(), self._delivered(), self._published()
+        a1 = sum(g.acked for g in self.groups)
         self.stopping = True
         for g in self.groups:
             g.event.set()
@@ -204,6 +234,7 @@ class PubSub:
         return {
             "delivered_per_s": round((n1 - n0) / wall),
             "published_per_s": round((p1 - p0) / wall),
+            "acked_per_s": round((a1 - a0) / wall),  # QoS 1: PUBACKs received
             **self._totals(),
             **self.ctx.probe.usage(s0, s1),
         }
@@ -248,9 +279,12 @@ class PubSub:
         await self._drain()
         offered = rate_per_publisher * len(self.pubs) * self.n_sub
         lags.sort()
+        acks = stats.latency_summary(self.ack_samples)
         return {
             "offered_deliveries_per_s": round(offered),
+            "published_per_s": round(rate_per_publisher * len(self.pubs)),
             **stats.latency_summary(self.samples),
+            **{f"puback_{k}": v for k, v in acks.items() if k != "max_ms"},
             "send_lag_p99_ms": round((stats.percentile(lags, 99) or 0) / 1e6, 3),
             "generator_stall_max_ms": round(max(stalls, default=0.0) * 1000, 1),
             **self._totals(),
@@ -326,6 +360,8 @@ class PubSub:
                 now = time.perf_counter_ns()
             lags.append(now - due)
             packet_id = packet_id % 0xFFFF + 1
+            if tpl.qos:
+                self._sent_at[(id(conn), packet_id)] = now
             # Stamp with the real send time; send_lag_p99 shows when we fell behind schedule.
             conn.send(tpl.build(now, packet_id))
             g.sent += 1

@@ -20,8 +20,14 @@ REGISTRY: dict[str, str] = {
     "chat": "bench.scenarios.chat:CHAT",
     "connect-storm": "bench.scenarios.connect_storm:CONNECT_STORM",
     "idle-10k": "bench.scenarios.idle:IDLE_10K",
+    # hubbub's own features (no Mosquitto/amqtt equivalent): RESULTS.md's feature sections
+    "chat-path": "bench.scenarios.chat_path:CHAT_PATH",
+    "chat-plain": "bench.scenarios.chat_path:CHAT_PLAIN",
+    "stream": "bench.scenarios.stream:STREAM",
 }
-DEFAULT = list(REGISTRY)
+#: Not run by default (hubbub only, compared with each other, not with other brokers).
+FEATURES = ["chat-path", "chat-plain", "stream"]
+DEFAULT = [n for n in REGISTRY if n not in FEATURES]
 QUICK_DEFAULT = ["fanout-100", "fanout-1000", "chat", "connect-storm", "idle-10k"]
 
 
