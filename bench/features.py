@@ -151,12 +151,14 @@ STREAM_ROWS: list[Row] = [
     ("latency run: p99 ms", get("latency", "p99_ms"), False),
     ("latency run: max ms", get("latency", "max_ms"), False),
     (
-        "latency run: records named in an update / sent",
+        "latency run: typing records named in an update / sent",
         lambda r: _of(
-            get("latency", "records_seen_in_updates")(r), get("latency", "records_sent")(r)
+            get("latency", "records_seen_in_updates")(r),
+            get("latency", "typing_sent")(r) or get("latency", "records_sent")(r),
         ),
         None,
     ),
+    ("latency run: reactions updates received", get("latency", "reaction_updates"), None),
     ("latency run: function calls per record", get("latency", "calls_per_record"), False),
     ("CPU broker / generator, max run", _cpu("throughput"), None),
     ("CPU broker / generator, latency run", _cpu("latency"), None),
@@ -227,8 +229,10 @@ def sections(results: dict[str, Any], notes_dir: Path) -> list[str]:
             compare(
                 results,
                 [
-                    ("app window (500 ms)", "hubbub|tcp|stream"),
-                    ("window 100 ms", "hubbub+window100|tcp|stream"),
+                    ("typing, app window (500 ms)", "hubbub|tcp|stream"),
+                    ("typing, window 100 ms", "hubbub+window100|tcp|stream"),
+                    ("typing + 1/4 reactions, 500 ms", "hubbub|tcp|stream-mixed"),
+                    ("typing + 1/4 reactions, 100 ms", "hubbub+window100|tcp|stream-mixed"),
                 ],
                 STREAM_ROWS,
                 [],

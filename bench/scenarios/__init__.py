@@ -24,9 +24,10 @@ REGISTRY: dict[str, str] = {
     "chat-path": "bench.scenarios.chat_path:CHAT_PATH",
     "chat-plain": "bench.scenarios.chat_path:CHAT_PLAIN",
     "stream": "bench.scenarios.stream:STREAM",
+    "stream-mixed": "bench.scenarios.stream:STREAM_MIXED",
 }
 #: Not run by default (hubbub only, compared with each other, not with other brokers).
-FEATURES = ["chat-path", "chat-plain", "stream"]
+FEATURES = ["chat-path", "chat-plain", "stream", "stream-mixed"]
 DEFAULT = [n for n in REGISTRY if n not in FEATURES]
 QUICK_DEFAULT = ["fanout-100", "fanout-1000", "chat", "connect-storm", "idle-10k"]
 

@@ -15,6 +15,11 @@ reads the updates (the other K-1 receive them too: the fan-out is part of the co
   its room's update (at most 20 names per update: the load keeps rooms below that), so
   the latency is publish -> the room's ``typing`` update, including the batching window.
 
+``stream-mixed`` makes every REACTION_EVERY-th record a reaction
+``{"type": "reaction", "room", "user", "messageId", "emoji"}`` on a message posted in the
+room at setup (the consumer counts reactions in the ``reactions`` table: a read-modify-
+write per message and window, and a ``reactions`` update per room).
+
 The batching window comes from the broker variant (``hubbub+window100``), else the app's.
 """
 
@@ -25,6 +30,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from importlib import resources
 
 from bench import jsonwire, stats
@@ -37,6 +43,8 @@ RATE_PER_CLIENT = 1.0  # records/s per client in the latency run
 IN_FLIGHT = 4_000  # unacknowledged publishes in all (the put gate refuses above 10,000)
 BURST = 4
 QUIET_S = 2.0  # a drain ends when nothing arrived for this long after the last ack
+REACTION_EVERY = 4  # stream-mixed: one record in 4 is a reaction
+EMOJI = ("👍", "❤️", "😂", "🎉")  # the four the chat accepts (functions/stream.py)
 
 
 def app_stream() -> tuple[int, int]:
@@ -59,16 +67,22 @@ class Client:
     shard: int
     template: jsonwire.JsonTemplate
     window: int
+    reaction: jsonwire.JsonTemplate | None = None
+    phase: int = 0  # which of every reaction_every records is this client's reaction
     sent: int = 0
     acked: int = 0
     event: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class StreamLoad:
-    def __init__(self, ctx: Context, rooms: int, per_room: int) -> None:
+    def __init__(self, ctx: Context, rooms: int, per_room: int, reaction_every: int = 0) -> None:
         from hubbub.streams.base import shard_for_key
 
         self.ctx = ctx
+        self.reaction_every = reaction_every
+        self.message_ids: dict[str, str] = {}  # room -> id of the message reacted to
+        self.reaction_updates = 0
+        self.reactions_sent = 0
         self.shards, default_window = app_stream()
         self.window_ms = window_ms(ctx.broker, default_window)
         self.rooms = [f"{ctx.run_id}-r{i}" for i in range(rooms)]
@@ -100,13 +114,16 @@ class StreamLoad:
             failures += f
             if conns:
                 conns[0].on_publish = self._on_publish  # the room's reader
-            for conn in conns:
+            for i, conn in enumerate(conns):
                 client = Client(
                     room,
                     self.shard_of[room],
                     jsonwire.JsonTemplate("chat/stream", 1, payload),
                     window,
                 )
+                if self.reaction_every and conns:
+                    client.reaction = await self._reaction_template(conns[0], room, i)
+                    client.phase = i % self.reaction_every
                 conn.group = client
                 conn.on_puback = self._on_puback
                 self.clients.append((conn, client))
@@ -121,11 +138,39 @@ class StreamLoad:
             ),
         }
 
+    async def _reaction_template(self, reader: Conn, room: str, i: int) -> jsonwire.JsonTemplate:
+        """Client i's reaction template; the room's first one posts the message to react to
+        (through chat/out, so it is stored) and waits until it comes back with its id."""
+        if room not in self.message_ids:
+            self.message_ids[room] = ""
+            text = json.dumps({"room": room, "message": {"user": "bench", "text": "react"}})
+            reader.send(
+                jsonwire.JsonTemplate("chat/out", 0, text.replace("react", "{stamp}")).build(0)
+            )
+            for _ in range(500):
+                if self.message_ids[room]:
+                    break
+                await asyncio.sleep(0.01)
+            else:
+                raise TimeoutError(f"room {room}: the posted message never came back")
+        doc = {
+            "type": "reaction",
+            "room": room,
+            "user": jsonwire.SLOT,
+            "messageId": self.message_ids[room],
+            "emoji": EMOJI[i % len(EMOJI)],
+        }
+        return jsonwire.JsonTemplate("chat/stream", 1, json.dumps(doc, ensure_ascii=False))
+
     def _on_publish(self, conn: Conn, first: int, body: bytes) -> None:
         now = time.perf_counter_ns()
         _, payload = jsonwire.split_publish(first, body)
         update = jsonwire.typing_update(payload)
-        if update is None or not update[1]:
+        if update is None:
+            if self.reaction_every:
+                self._other(payload)
+            return
+        if not update[1]:
             return
         room, stamps = update
         self.last_update = now
@@ -140,6 +185,18 @@ class StreamLoad:
         if timed:
             self.timed_updates.append(update_)
 
+    def _other(self, payload: bytes) -> None:
+        try:
+            doc = json.loads(payload)
+        except ValueError:
+            return
+        if not isinstance(doc, dict):
+            return
+        if doc.get("type") == "reactions":
+            self.reaction_updates += 1
+        elif doc.get("type") == "message" and self.message_ids.get(str(doc.get("room"))) == "":
+            self.message_ids[str(doc["room"])] = str(doc.get("id"))
+
     def _on_puback(self, conn: Conn, packet_id: int) -> None:
         c: Client = conn.group  # type: ignore[assignment]
         c.acked += 1
@@ -150,6 +207,8 @@ class StreamLoad:
         for _, c in self.clients:
             c.sent = c.acked = 0
         self.updates, self.timed_updates, self.samples, self.seen = [], [], [], set()
+        self.reaction_updates = 0
+        self.reactions_sent = 0
         self.timelines = {s: Timeline() for s in range(self.shards)}
         self.rec_from, self.rec_to = 1 << 63, 0
         self.stopping = False
@@ -170,16 +229,22 @@ class StreamLoad:
                 except TimeoutError:
                     pass
                 continue
-            parts = []
+            parts: list[bytes] = []
             for _ in range(min(BURST, c.window - (c.sent - c.acked))):
                 stamp = time.perf_counter_ns()  # one stamp per record: distinct user names
                 packet_id = packet_id % 0xFFFF + 1
-                parts.append(c.template.build(stamp, packet_id))
+                parts.append(self._template(c, c.sent + len(parts)).build(stamp, packet_id))
                 self.timelines[c.shard].add(stamp)
             conn.send(b"".join(parts))
             c.sent += len(parts)
             await conn.drained()
             await asyncio.sleep(0)
+
+    def _template(self, c: Client, n: int) -> jsonwire.JsonTemplate:
+        if c.reaction is not None and (n + c.phase) % self.reaction_every == 0:
+            self.reactions_sent += 1
+            return c.reaction
+        return c.template
 
     async def _paced(self, conn: Conn, c: Client, rate: float, t0: int, offset: int) -> None:
         interval = int(1e9 / rate)
@@ -190,7 +255,7 @@ class StreamLoad:
                 await asyncio.sleep((due - now) / 1e9)
                 now = time.perf_counter_ns()
             packet_id = packet_id % 0xFFFF + 1
-            conn.send(c.template.build(now, packet_id))
+            conn.send(self._template(c, c.sent).build(now, packet_id))
             self.timelines[c.shard].add(now)
             c.sent += 1
             due += interval
@@ -247,6 +312,7 @@ class StreamLoad:
             "consumer_lag_p50_ms": _ms(stats.percentile(lags, 50)),
             "consumer_lag_max_ms": _ms(stats.percentile(lags, 100)),
             "room_updates": sum(1 for u in self.updates if t0 <= u.received <= t1),
+            "reaction_updates": self.reaction_updates,
             "published": self._sent(),
             "acked": self._acked(),
             "drain_s": drain_s,
@@ -266,10 +332,11 @@ class StreamLoad:
         self.rec_to = 1 << 63
         await asyncio.sleep(d.warmup)
         self.rec_from, s0 = time.perf_counter_ns(), self.ctx.probe.snapshot()
-        sent0 = self._sent()
+        sent0, reactions0 = self._sent(), self.reactions_sent
         await asyncio.sleep(d.measure)
         self.rec_to, s1 = time.perf_counter_ns(), self.ctx.probe.snapshot()
         sent_in_window = self._sent() - sent0
+        reactions_in_window = self.reactions_sent - reactions0
         self.stopping = True
         await asyncio.gather(*tasks)
         await self._drain()
@@ -279,7 +346,10 @@ class StreamLoad:
             "window_ms": self.window_ms,
             **stats.latency_summary(self.samples),
             "records_sent": sent_in_window,
+            # typing records only: reactions are counted, not named, in their update
+            "typing_sent": sent_in_window - reactions_in_window,
             "records_seen_in_updates": len(self.samples),
+            "reaction_updates": self.reaction_updates,
             "function_calls": calls,
             "calls_per_record": round(calls / max(1, sent_in_window), 5),
             "acked": self._acked(),
@@ -296,9 +366,9 @@ def _ms(ns: float | None) -> float | None:
     return None if ns is None else round(ns / 1e6, 1)
 
 
-async def run(ctx: Context) -> Result:
+async def run(ctx: Context, reaction_every: int = 0) -> Result:
     rooms, per_room = (20, 10) if ctx.quick else (100, 10)
-    load = StreamLoad(ctx, rooms, per_room)
+    load = StreamLoad(ctx, rooms, per_room, reaction_every)
     try:
         setup = await load.setup()
         result: Result = {
@@ -310,6 +380,7 @@ async def run(ctx: Context) -> Result:
                 "shards": load.shards,
                 "window_ms": load.window_ms,
                 "rate_per_client": RATE_PER_CLIENT,
+                "reaction_every": reaction_every,
             },
         }
         if setup["connect_failures"]:
@@ -325,4 +396,9 @@ STREAM = Scenario(
     "stream",
     "typing records on chat/stream -> rule -> stream -> function -> room updates, QoS 1",
     run,
+)
+STREAM_MIXED = Scenario(
+    "stream-mixed",
+    f"the stream scenario with one record in {REACTION_EVERY} a reaction (table writes)",
+    partial(run, reaction_every=REACTION_EVERY),
 )
