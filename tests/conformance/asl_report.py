@@ -8,7 +8,7 @@ It judges cases exactly as tests/conformance/test_asl.py does (it imports it).
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -20,11 +20,9 @@ BEGIN, END = "<!-- asl-report:begin -->", "<!-- asl-report:end -->"
 
 
 def _suite() -> Any:
-    spec = importlib.util.spec_from_file_location("test_asl", HERE / "test_asl.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    # import it as part of the tests package, as pytest does (it imports .locate)
+    sys.path.insert(0, str(HERE.parents[1]))
+    return importlib.import_module("tests.conformance.test_asl")
 
 
 def report() -> str:

@@ -24,8 +24,9 @@ from hubbub.workflows import StateMachine, validate_definition
 from hubbub.workflows.core import RunTask
 from hubbub.workflows.errors import InvalidDefinition, StatesError
 
-CASES = Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "asl" / \
-    "cases.jsonl"
+from .locate import conformance_dir
+
+CASES = conformance_dir() / "asl" / "cases.jsonl"
 
 # Known failures, by cause: case id -> reason. Kept strict so a fix shows up as XPASS.
 _ITEM_READER = "Map ItemReader reads items from S3 objects (CSV/JSON) that were not recorded; " \

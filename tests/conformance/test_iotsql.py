@@ -21,8 +21,10 @@ import pytest
 from hubbub.mqtt.topics import filter_matches
 from hubbub.rules import UNDEFINED, MessageContext, parse_sql, render_template
 
+from .locate import conformance_dir
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CASES_FILE = REPO_ROOT.parent / "shared" / "conformance" / "iotsql" / "cases.jsonl"
+CASES_FILE = conformance_dir() / "iotsql" / "cases.jsonl"
 NOW_MS = 1_764_201_600_123  # 2025-11-27T00:00:00.123Z, injected as timestamp()
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 
