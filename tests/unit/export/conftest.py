@@ -1,4 +1,4 @@
-"""Fixtures for the AWS export and the Lambda shim: moto's AWS, a clock tests move."""
+"""Fixtures for the AWS export and the Lambda shim: moto's AWS (``clock``: tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,24 +8,6 @@ from typing import Any
 import pytest
 
 REGION = "us-east-1"
-
-
-class FakeClock:
-    """Epoch seconds that only move when a test says so."""
-
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture
