@@ -41,10 +41,8 @@ from hubbub.tables.base import (
     TableSpec,
     check_condition,
     check_item,
-    check_key,
-    check_limit,
-    check_sk_condition,
-    decode_cursor,
+    check_keys,
+    check_query,
     encode_cursor,
     is_number,
     sort_tuple,
@@ -200,7 +198,7 @@ class DynamoTable:
                          **self._condition(cond))
 
     async def get(self, pk: Key, sk: Key) -> Item | None:
-        pk, sk = check_key(pk, "partition key"), check_key(sk, "sort key")
+        pk, sk = check_keys(pk, sk)
         if not (self._typed(pk, 0) and self._typed(sk, 1)):
             return None
         got = await self._call("get_item", Key=self._key(pk, sk), ConsistentRead=True)
@@ -211,7 +209,7 @@ class DynamoTable:
         return None if self._expired(item) else item
 
     async def delete(self, pk: Key, sk: Key, *, condition: Condition | None = None) -> bool:
-        pk, sk = check_key(pk, "partition key"), check_key(sk, "sort key")
+        pk, sk = check_keys(pk, sk)
         cond = check_condition(condition)
         if not (self._typed(pk, 0) and self._typed(sk, 1)):
             if cond is not None and not isinstance(cond, IfAbsent):
@@ -225,10 +223,7 @@ class DynamoTable:
     async def query(self, pk: Key, sk: SortKeyCondition | None = None, *,
                     forward: bool = True, limit: int = 100,
                     cursor: str | None = None) -> Page:
-        pk = check_key(pk, "partition key")
-        c = check_sk_condition(sk)
-        limit = check_limit(limit)
-        after = decode_cursor(cursor, pk) if cursor is not None else None
+        pk, c, limit, after = check_query(pk, sk, limit, cursor)
         if not self._typed(pk, 0) or (after is not None and not self._typed(after, 1)):
             return Page([], None)
         names = {"#pk": self.spec.partition_key}

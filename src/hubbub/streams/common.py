@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Sequence
 
 from hubbub.errors import BadRequest
 from hubbub.streams.base import (
     Clock,
     PutGate,
+    PutResult,
     StreamSpec,
     StreamStats,
     check_spec,
@@ -39,6 +41,13 @@ class EngineCore:
         self.stats: StreamStats = self.gate.stats
         self._specs: dict[str, StreamSpec] = {}
         self._signals: dict[tuple[str, int], _Signal] = {}
+
+    async def put_records(self, stream: str,
+                          records: Sequence[tuple[str, bytes]]) -> list[PutResult]:
+        raise NotImplementedError  # each engine stores its own way
+
+    async def put_record(self, stream: str, partition_key: str, data: bytes) -> PutResult:
+        return (await self.put_records(stream, [(partition_key, data)]))[0]
 
     def _register(self, spec: StreamSpec, existing: StreamSpec | None) -> StreamSpec:
         check_spec(spec)

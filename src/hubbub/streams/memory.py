@@ -43,9 +43,6 @@ class MemoryStreamEngine(EngineCore):
         check_spec(spec)
         self._register(spec, self._specs.get(spec.name))
 
-    async def put_record(self, stream: str, partition_key: str, data: bytes) -> PutResult:
-        return (await self.put_records(stream, [(partition_key, data)]))[0]
-
     async def put_records(self, stream: str,
                           records: Sequence[tuple[str, bytes]]) -> list[PutResult]:
         spec = self.describe(stream)

@@ -104,9 +104,6 @@ class RedisStreamEngine(EngineCore):
         existing = StreamSpec(spec.name, stored["shard_count"], stored["retention"])
         self._register(spec, existing)
 
-    async def put_record(self, stream: str, partition_key: str, data: bytes) -> PutResult:
-        return (await self.put_records(stream, [(partition_key, data)]))[0]
-
     async def put_records(self, stream: str,
                           records: Sequence[tuple[str, bytes]]) -> list[PutResult]:
         spec = self.describe(stream)

@@ -81,9 +81,6 @@ class SqliteStreamEngine(EngineCore):
 
         self._register(spec, await self.writer.write(job))
 
-    async def put_record(self, stream: str, partition_key: str, data: bytes) -> PutResult:
-        return (await self.put_records(stream, [(partition_key, data)]))[0]
-
     async def put_records(self, stream: str,
                           records: Sequence[tuple[str, bytes]]) -> list[PutResult]:
         spec = self.describe(stream)

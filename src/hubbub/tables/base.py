@@ -240,6 +240,20 @@ def check_sk_condition(c: SortKeyCondition | None) -> SortKeyCondition | None:
     return SortKeyCondition(c.op, value)
 
 
+def check_keys(pk: Any, sk: Any) -> tuple[Key, Key]:
+    """An item's key as a get or delete names it: (partition key, sort key)."""
+    return check_key(pk, "partition key"), check_key(sk, "sort key")
+
+
+def check_query(pk: Any, sk: Any, limit: Any,
+                cursor: Any) -> tuple[Key, SortKeyCondition | None, int, Key | None]:
+    """A query's arguments: (partition key, sort key condition, limit, sort key to start
+    after), checked in that order."""
+    pk = check_key(pk, "partition key")
+    cond, limit = check_sk_condition(sk), check_limit(limit)
+    return pk, cond, limit, decode_cursor(cursor, pk) if cursor is not None else None
+
+
 def check_limit(limit: Any) -> int:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}")

@@ -17,11 +17,9 @@ from hubbub.tables.base import (
     TableSpec,
     check_condition,
     check_item,
-    check_key,
-    check_limit,
-    check_sk_condition,
+    check_keys,
+    check_query,
     condition_holds,
-    decode_cursor,
     encode_cursor,
     is_expired,
     sk_matches,
@@ -51,14 +49,12 @@ class MemoryTable:
         self._rows[(pk, sk)] = (json.loads(text), expires)
 
     async def get(self, pk: Key, sk: Key) -> Item | None:
-        pk = check_key(pk, "partition key")
-        sk = check_key(sk, "sort key")
+        pk, sk = check_keys(pk, sk)
         item = self._visible(pk, sk)
         return copy.deepcopy(item) if item is not None else None
 
     async def delete(self, pk: Key, sk: Key, *, condition: Condition | None = None) -> bool:
-        pk = check_key(pk, "partition key")
-        sk = check_key(sk, "sort key")
+        pk, sk = check_keys(pk, sk)
         condition = check_condition(condition)
         current = self._visible(pk, sk)
         if not condition_holds(condition, current):
@@ -69,10 +65,7 @@ class MemoryTable:
     async def query(self, pk: Key, sk: SortKeyCondition | None = None, *,
                     forward: bool = True, limit: int = 100,
                     cursor: str | None = None) -> Page:
-        pk = check_key(pk, "partition key")
-        cond = check_sk_condition(sk)
-        limit = check_limit(limit)
-        after = decode_cursor(cursor, pk) if cursor is not None else None
+        pk, cond, limit, after = check_query(pk, sk, limit, cursor)
         now = self._clock()
         keys = sorted((k[1] for k, (_, exp) in self._rows.items()
                        if k[0] == pk and not is_expired(exp, now) and sk_matches(cond, k[1])),

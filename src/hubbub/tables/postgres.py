@@ -36,10 +36,9 @@ from hubbub.tables.base import (
     check_condition,
     check_item,
     check_key,
-    check_limit,
-    check_sk_condition,
+    check_keys,
+    check_query,
     condition_holds,
-    decode_cursor,
     encode_cursor,
     is_expired,
     is_number,
@@ -144,16 +143,14 @@ class PostgresTable:
         await self._engine.write(job)
 
     async def get(self, pk: Key, sk: Key) -> Item | None:
-        pk = check_key(pk, "partition key")
-        sk = check_key(sk, "sort key")
+        pk, sk = check_keys(pk, sk)
         row = await self._engine.read_one(
             f"SELECT data FROM hubbub_items WHERE {_KEY} AND {_VISIBLE}",
             [*self._key(pk, sk), self._engine.clock()])
         return row[0] if row is not None else None
 
     async def delete(self, pk: Key, sk: Key, *, condition: Condition | None = None) -> bool:
-        pk = check_key(pk, "partition key")
-        sk = check_key(sk, "sort key")
+        pk, sk = check_keys(pk, sk)
         condition = check_condition(condition)
         key, now, name = self._key(pk, sk), self._engine.clock(), self.spec.name
 
@@ -172,10 +169,7 @@ class PostgresTable:
     async def query(self, pk: Key, sk: SortKeyCondition | None = None, *,
                     forward: bool = True, limit: int = 100,
                     cursor: str | None = None) -> Page:
-        pk = check_key(pk, "partition key")
-        cond = check_sk_condition(sk)
-        limit = check_limit(limit)
-        after = decode_cursor(cursor, pk) if cursor is not None else None
+        pk, cond, limit, after = check_query(pk, sk, limit, cursor)
         where, params = _sk_sql(cond)
         if after is not None:
             where += f" AND (sk_kind, sk_n, sk_s) {'>' if forward else '<'} (%s, %s, %s)"

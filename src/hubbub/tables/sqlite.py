@@ -28,11 +28,9 @@ from hubbub.tables.base import (
     TableSpec,
     check_condition,
     check_item,
-    check_key,
-    check_limit,
-    check_sk_condition,
+    check_keys,
+    check_query,
     condition_holds,
-    decode_cursor,
     encode_cursor,
     is_expired,
     is_number,
@@ -101,15 +99,13 @@ class SqliteTable:
         await self._engine.writer.write(job)
 
     async def get(self, pk: Key, sk: Key) -> Item | None:
-        pk = check_key(pk, "partition key")
-        sk = check_key(sk, "sort key")
+        pk, sk = check_keys(pk, sk)
         name, now = self.spec.name, self._engine.clock()
         return await self._engine.writer.read(
             lambda conn: self._current(conn, name, pk, sk, now))
 
     async def delete(self, pk: Key, sk: Key, *, condition: Condition | None = None) -> bool:
-        pk = check_key(pk, "partition key")
-        sk = check_key(sk, "sort key")
+        pk, sk = check_keys(pk, sk)
         condition = check_condition(condition)
         name, now = self.spec.name, self._engine.clock()
 
@@ -125,10 +121,7 @@ class SqliteTable:
     async def query(self, pk: Key, sk: SortKeyCondition | None = None, *,
                     forward: bool = True, limit: int = 100,
                     cursor: str | None = None) -> Page:
-        pk = check_key(pk, "partition key")
-        cond = check_sk_condition(sk)
-        limit = check_limit(limit)
-        after = decode_cursor(cursor, pk) if cursor is not None else None
+        pk, cond, limit, after = check_query(pk, sk, limit, cursor)
         where, params = _sk_sql(cond)
         if after is not None:
             where += " AND sk > ?" if forward else " AND sk < ?"
