@@ -38,6 +38,7 @@ from hubbub.tables.base import TableEngine, TableSpec
 from hubbub.workflows import InvalidDefinition, StateMachine, StatesError, validate_definition
 from hubbub.workflows.execution import ACCOUNT, REGION
 from hubbub.workflows.runner import StateMachineRunner, function_name
+from hubbub.workflows.states import LAMBDA_INVOKE, iter_states
 from hubbub.workflows.store import (
     ExecutionRecord,
     ExecutionStore,
@@ -56,8 +57,6 @@ MAX_RUNNING = 200
 #: EXPRESS executions kept (in memory) for describe/list/history.
 EXPRESS_KEPT = 200
 TYPES = ("STANDARD", "EXPRESS")
-#: Step Functions' optimized Lambda integration: ``Parameters: {FunctionName, Payload}``.
-LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 
 
 class StateMachineNotFound(BadRequest):
@@ -91,27 +90,15 @@ def task_functions(defn: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(location, function name) of every Task that invokes a function, nested included."""
     out: list[tuple[str, str]] = []
 
-    def walk(block: Mapping[str, Any], at: str) -> None:
-        for sname, st in (block.get("States") or {}).items():
-            if not isinstance(st, Mapping):
-                continue
-            here = f"{at}/States/{sname}"
-            res = st.get("Resource")
-            if st.get("Type") == "Task" and isinstance(res, str):
-                if res.startswith(LAMBDA_INVOKE):
-                    fn = (st.get("Parameters") or st.get("Arguments") or {}).get("FunctionName")
-                    if isinstance(fn, str):
-                        out.append((f"{here}/Parameters/FunctionName", function_name(fn)))
-                elif not res.startswith("arn:aws:states:"):
-                    out.append((f"{here}/Resource", function_name(res)))
-            for key in ("ItemProcessor", "Iterator"):
-                if isinstance(st.get(key), Mapping):
-                    walk(st[key], f"{here}/{key}")
-            for i, br in enumerate(st.get("Branches") or []):
-                if isinstance(br, Mapping):
-                    walk(br, f"{here}/Branches/{i}")
-
-    walk(defn, "")
+    for here, st in iter_states(defn):
+        res = st.get("Resource")
+        if st.get("Type") == "Task" and isinstance(res, str):
+            if res.startswith(LAMBDA_INVOKE):
+                fn = (st.get("Parameters") or st.get("Arguments") or {}).get("FunctionName")
+                if isinstance(fn, str):
+                    out.append((f"{here}/Parameters/FunctionName", function_name(fn)))
+            elif not res.startswith("arn:aws:states:"):
+                out.append((f"{here}/Resource", function_name(res)))
     return out
 
 

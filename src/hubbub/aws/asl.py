@@ -16,9 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from hubbub.errors import ConfigError
-
-#: Step Functions' optimized Lambda integration (``Parameters: {FunctionName, Payload}``).
-LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+from hubbub.workflows.states import LAMBDA_INVOKE, iter_states
 
 
 def _function_of(resource: str) -> str | None:
@@ -44,34 +42,19 @@ def rewrite_tasks(definition: Mapping[str, Any],
             seen.append(name)
         return arn
 
-    def walk(block: dict[str, Any], at: str) -> None:
-        states = block.get("States")
-        if not isinstance(states, dict):
-            return
-        for sname, st in states.items():
-            if not isinstance(st, dict):
-                continue
-            here = f"{at}/States/{sname}"
-            res = st.get("Resource")
-            if st.get("Type") == "Task" and isinstance(res, str):
-                if res.startswith(LAMBDA_INVOKE):
-                    for key in ("Parameters", "Arguments"):
-                        params = st.get(key)
-                        if isinstance(params, dict) and isinstance(
-                                params.get("FunctionName"), str):
-                            fn = _function_of(params["FunctionName"])
-                            if fn is not None:
-                                params["FunctionName"] = use(fn, f"{here}/{key}/FunctionName")
-                else:
-                    fn = _function_of(res)
+    for here, st in iter_states(out):
+        res = st.get("Resource")
+        if not isinstance(st, dict) or st.get("Type") != "Task" or not isinstance(res, str):
+            continue
+        if res.startswith(LAMBDA_INVOKE):
+            for key in ("Parameters", "Arguments"):
+                params = st.get(key)
+                if isinstance(params, dict) and isinstance(params.get("FunctionName"), str):
+                    fn = _function_of(params["FunctionName"])
                     if fn is not None:
-                        st["Resource"] = use(fn, f"{here}/Resource")
-            for key in ("ItemProcessor", "Iterator"):
-                if isinstance(st.get(key), dict):
-                    walk(st[key], f"{here}/{key}")
-            for i, branch in enumerate(st.get("Branches") or []):
-                if isinstance(branch, dict):
-                    walk(branch, f"{here}/Branches/{i}")
-
-    walk(out, "")
+                        params["FunctionName"] = use(fn, f"{here}/{key}/FunctionName")
+        else:
+            fn = _function_of(res)
+            if fn is not None:
+                st["Resource"] = use(fn, f"{here}/Resource")
     return out, seen

@@ -1,7 +1,7 @@
 """State machines: an Amazon States Language interpreter and functional pipelines.
 
 Pure modules (no asyncio, socket or time): paths, intrinsics, choice, payload, dialects,
-jsonata_mode, history, core, machine, mapstate, execution, validate, pipeline.
+jsonata_mode, history, core, machine, mapstate, execution, validate, pipeline, states.
 Impure shell: runner (asyncio). ``StateMachineRunner`` and the stores are imported lazily
 so that importing the pure core never loads asyncio.
 """

@@ -10,7 +10,7 @@ from pathlib import Path
 import hubbub.workflows
 
 PURE = ["paths", "intrinsics", "choice", "payload", "dialects", "jsonata_mode", "history",
-        "core", "machine", "mapstate", "execution", "validate", "pipeline", "errors"]
+        "core", "machine", "mapstate", "execution", "validate", "pipeline", "errors", "states"]
 FORBIDDEN = {"asyncio", "socket", "time"}
 
 
