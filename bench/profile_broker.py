@@ -1,0 +1,158 @@
+"""The broker's CPU per delivery, in process and without sockets: a profiling helper.
+
+One publisher and N subscribers are real ``MqttProtocol`` objects (over TCP-like fake
+transports, or over ``WebSocketTransport`` on fake TCP with masked client frames); only
+the broker's own work is timed (publisher's bytes in, subscribers' PUBACK bytes in), not
+building the input. Much steadier than the end-to-end bench on a shared VM, so it can tell
+two versions of the hot path apart; the end-to-end bench stays the measure that counts.
+
+    .venv/bin/python -m bench.profile_broker --transport ws --qos 1 [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import os
+import pstats
+import time
+from typing import Any
+
+from hubbub.broker import AllowAll, Broker, BrokerSettings
+from hubbub.broker.protocol import CONNECTED, MqttProtocol
+from hubbub.broker.router import Grant
+from hubbub.broker.sessions import Session
+from hubbub.mqtt.codec import encode
+from hubbub.mqtt.packets import Connack, Connect, Puback, Publish
+
+
+class _Tcp(asyncio.Transport):
+    """Counts what is written; never pushes back."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self.written = 0
+
+    def write(self, data: Any) -> None:
+        self.written += len(data)
+
+    def write_frame(self, frame: bytes) -> None:
+        self.written += len(frame)
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"transport_kind": self.kind, "peername": ("10.0.0.1", 1)}.get(name, default)
+
+
+def _mask(data: bytes) -> bytes:
+    """One masked client binary frame (RFC 6455 §5.3) for ``data`` (< 126 bytes)."""
+    key = os.urandom(4)
+    return bytes((0x82, 0x80 | len(data))) + key + bytes(
+        b ^ key[i % 4] for i, b in enumerate(data))
+
+
+def _attach(broker: Broker, cid: str, transport: str, grant: Grant | None) -> Any:
+    """A connected client; returns the object its bytes go into (``data_received``)."""
+    conn = MqttProtocol(broker)
+    if transport == "ws":
+        from wsproto.connection import Connection, ConnectionType
+
+        from hubbub.transport.websocket import WebSocketTransport
+
+        ws = WebSocketTransport(_Tcp("tcp"), Connection(ConnectionType.SERVER),
+                                subprotocol="mqtt")
+        ws.start(lambda: conn)
+        inlet: Any = ws.tcp_protocol
+    else:
+        conn.connection_made(_Tcp("tcp"))
+        inlet = conn
+    conn.mqtt.receive_data(encode(Connect(protocol_level=4, client_id=cid), 4))
+    conn.mqtt.send(Connack())
+    assert conn.state is CONNECTED
+    session = Session(cid, cid)
+    session.link = conn
+    conn.session = session
+    if grant is not None:
+        broker.router.subscribe(session, "room/+", grant)
+    return conn, inlet
+
+
+def run(transport: str, qos: int, subscribers: int, batch: int, rounds: int,
+        profile: bool) -> float:
+    """Seconds of broker work per delivery."""
+    broker = Broker(BrokerSettings(sweep_interval=0, publish_rate=0), authenticator=AllowAll())
+    subs = [_attach(broker, f"s{i}", transport, Grant(qos)) for i in range(subscribers)]
+    _, pub = _attach(broker, "pub", transport, None)
+    frame = _mask if transport == "ws" else bytes
+    busy = 0.0
+    prof = cProfile.Profile() if profile else None
+    pid = 0
+    for _ in range(rounds):
+        wire = bytearray()
+        for _ in range(batch):
+            pid = pid % 65_535 + 1
+            wire += frame(encode(Publish("room/a", b"x" * 64, qos, packet_id=pid if qos
+                                         else None), 4))
+        acks = []
+        t0 = time.perf_counter()
+        if prof:
+            prof.enable()
+        pub.data_received(bytes(wire))
+        if prof:
+            prof.disable()
+        busy += time.perf_counter() - t0
+        if qos:
+            for conn, inlet in subs:
+                assert conn.session is not None
+                acks.append((inlet, b"".join(frame(encode(Puback(p), 4))
+                                             for p in conn.session.inflight)))
+            t0 = time.perf_counter()
+            if prof:
+                prof.enable()
+            for inlet, data in acks:
+                inlet.data_received(data)
+            if prof:
+                prof.disable()
+            busy += time.perf_counter() - t0
+    if prof:
+        pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+    return busy / (rounds * batch * subscribers)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--transport", choices=["tcp", "ws"], default="ws")
+    p.add_argument("--qos", type=int, choices=[0, 1], default=1)
+    p.add_argument("--subscribers", type=int, default=100)
+    p.add_argument("--batch", type=int, default=10, help="publishes per read")
+    p.add_argument("--rounds", type=int, default=300)
+    p.add_argument("--repeat", type=int, default=5, help="report the best of this many")
+    p.add_argument("--profile", action="store_true", help="cProfile one more run")
+    a = p.parse_args()
+
+    async def go() -> None:
+        best = min(run(a.transport, a.qos, a.subscribers, a.batch, a.rounds, False)
+                   for _ in range(a.repeat))
+        print(f"{a.transport} qos{a.qos}: {best * 1e6:.3f} us of broker CPU per delivery "
+              f"({1 / best:,.0f} deliveries/s)")
+        if a.profile:
+            run(a.transport, a.qos, a.subscribers, a.batch, a.rounds // 3, True)
+
+    asyncio.run(go())
+
+
+if __name__ == "__main__":
+    main()
