@@ -183,6 +183,9 @@ class MqttProtocol(asyncio.Protocol):
                 return
 
     def handle(self, packet: Packet) -> None:
+        if type(packet) is Puback:  # one per QoS 1 delivery: before the match's tests
+            self.on_ack(packet.packet_id)
+            return
         match packet:
             case Publish():
                 self.on_publish(packet)

@@ -249,6 +249,9 @@ class Decoder:
         return Connack(bool(ack_flags), reason, props)
 
     def _ack(self, ptype: int, d: bytes) -> Puback | Pubrec | Pubrel | Pubcomp:
+        if len(d) == 2 and (d[0] or d[1]):
+            # The usual shape, one per QoS 1 delivery: only the packet identifier.
+            return _ACKS[ptype]((d[0] << 8) | d[1])
         name = PacketType(ptype).name
         packet_id, i = _packet_id(d, 0, name)
         if self.version != MQTT_5 or len(d) == 2:
