@@ -1,4 +1,4 @@
-"""Operator commands behind the CLI: ``hubbub keys list|rotate`` and ``hubbub sfn ...``
+"""Operator commands behind the CLI: ``hubbub keys list|rotate|issue`` and ``hubbub sfn ...``
 (the latter lives in :mod:`hubbub.sfn_cli`, next to the workflow wiring).
 
 ``keys`` works on ``<data>/keys.json`` directly, while servers may be running on the same
@@ -9,6 +9,7 @@ it up on their next credentials request or when they meet a token with an unknow
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from typing import TextIO
 from hubbub.auth.keys import Keyring
 from hubbub.auth.tokens import DEFAULT_LEEWAY
 from hubbub.config import Config
-from hubbub.errors import UsageError
+from hubbub.errors import ConfigError, NotAuthorized, UsageError
 
 KEY_FILE = "keys.json"
 #: A retired key must verify every token it signed: the token lifetime, the verification
@@ -68,6 +69,38 @@ def keys_command(cfg: Config, action: str, *, clock: Callable[[], float] = time.
               file=out)
         return 0
     raise UsageError(f"unknown keys action {action!r}")
+
+
+def issue_command(cfg: Config, client_id: str | None, policy: str | None, *,
+                  clock: Callable[[], float] = time.time, out: TextIO | None = None) -> int:
+    """``hubbub keys issue --client-id ID --policy NAME``: a token for a client held to a
+    policy of the application or of ``<data>/policies/NAME.json`` (a device, a bot, a
+    test suite), printed as the JSON ``POST /api/credentials`` returns."""
+    from hubbub.app import load_app
+    from hubbub.auth.policy import check_client_id
+    from hubbub.auth.tokens import TokenService
+    from hubbub.identity import load_policies
+
+    out = out or sys.stdout
+    if not client_id or not policy:
+        raise ConfigError("keys issue needs --client-id and --policy")
+    try:
+        check_client_id(client_id)
+    except NotAuthorized as exc:
+        raise ConfigError(f"--client-id {client_id!r}: {exc}") from None
+    data = Path(cfg.data)
+    known = load_policies(load_app(cfg.app).policies, data, None)
+    if policy not in known:
+        raise ConfigError(f"no policy {policy!r}: known are {', '.join(sorted(known))} "
+                          f"(add one as {data / 'policies' / (policy + '.json')})")
+    ring = Keyring.load_or_create(data / KEY_FILE, clock=clock)
+    token, principal = TokenService(ring, clock).sign(
+        identity_id=f"operator:{client_id}", client_id=client_id, policy_name=policy,
+        guest=False, ttl=cfg.token_ttl)
+    json.dump({"token": token, "clientId": client_id, "identityId": principal.identity_id,
+               "policy": policy, "expiresAt": principal.expires_at * 1000}, out)
+    print(file=out)
+    return 0
 
 
 def _print_keys(ring: Keyring, cfg: Config, now: float, out: TextIO) -> None:

@@ -57,7 +57,9 @@ def _parser() -> argparse.ArgumentParser:
 
     keys = sub.add_parser("keys", help="manage the keys that sign credentials")
     common(keys)
-    keys.add_argument("action", choices=["list", "rotate"])
+    keys.add_argument("action", choices=["list", "rotate", "issue"])
+    keys.add_argument("--client-id", help="issue: the client id the token is bound to")
+    keys.add_argument("--policy", help="issue: the policy name the client is held to")
 
     sfn = sub.add_parser("sfn", help="state machines: start, describe, history, list")
     common(sfn)
@@ -85,7 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(run_forever(cfg))
             return 0
         if args.command == "keys":
-            from hubbub.admin import keys_command
+            from hubbub.admin import issue_command, keys_command
+            if args.action == "issue":
+                return int(issue_command(cfg, args.client_id, args.policy))
             return int(keys_command(cfg, args.action))
         if args.command == "export":
             from hubbub.export_cli import export_command

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from hubbub.auth.credentials import CredentialIssuer
+from hubbub.auth.documents import PolicyDocument, load_policy_file
 from hubbub.auth.policy import PolicyEngine, check_client_id
 from hubbub.auth.tokens import TokenService
 from hubbub.auth.violations import ViolationCounter
@@ -18,7 +20,7 @@ from hubbub.broker.hooks import (
     ConnectRequest,
     Identity,
 )
-from hubbub.errors import NotAuthorized
+from hubbub.errors import ConfigError, NotAuthorized
 
 log = logging.getLogger("hubbub.identity")
 
@@ -26,6 +28,29 @@ ALLOW_ALL_POLICY = "allow-all"
 NOT_AUTHORIZED = 0x87
 BAD_CREDENTIALS = 0x86  # Bad User Name or Password
 CLIENT_ID_NOT_VALID = 0x85
+
+
+#: Operator policies: ``<data>/policies/NAME.json`` (an IoT policy document each), for
+#: clients given a token naming them (``hubbub keys issue --policy NAME``).
+POLICY_DIR = "policies"
+ANONYMOUS_POLICY = "anonymous"
+
+
+def load_policies(app_policies: Mapping[str, Mapping[str, Any]], data: Path,
+                  anonymous_policy: str | None) -> dict[str, PolicyDocument]:
+    """Every policy a node knows: the application's, the operator's, the anonymous one."""
+    docs = {name: PolicyDocument.parse(name, raw) for name, raw in app_policies.items()}
+    folder = data / POLICY_DIR
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.json")):
+            doc = load_policy_file(path)
+            if doc.name in docs or doc.name == ANONYMOUS_POLICY:
+                raise ConfigError(f"{path}: policy name {doc.name!r} is taken by the "
+                                  "application (or reserved); rename the file")
+            docs[doc.name] = doc
+    if anonymous_policy and anonymous_policy != ALLOW_ALL_POLICY:
+        docs[ANONYMOUS_POLICY] = load_policy_file(Path(anonymous_policy), ANONYMOUS_POLICY)
+    return docs
 
 
 class TokenAuthenticator:

@@ -20,7 +20,6 @@ from typing import Any
 
 from hubbub.app import AppSpec, load_app
 from hubbub.auth.credentials import CredentialIssuer
-from hubbub.auth.documents import PolicyDocument, load_policy_file
 from hubbub.auth.keys import Keyring
 from hubbub.auth.policy import PolicyEngine
 from hubbub.auth.ratelimit import RateLimiter
@@ -31,8 +30,15 @@ from hubbub.broker.settings import BrokerSettings
 from hubbub.config import Config
 from hubbub.errors import ConfigError
 from hubbub.functions.runtime import FunctionRuntime, load_handler
+from hubbub.identity import (
+    ALLOW_ALL_POLICY,
+    ANONYMOUS_POLICY,
+    TokenAuthenticator,
+    credentials_route,
+    load_policies,
+    mqtt_url_for,
+)
 from hubbub.ids import Uuid7
-from hubbub.identity import ALLOW_ALL_POLICY, TokenAuthenticator, credentials_route, mqtt_url_for
 from hubbub.rules import RulesEngine, RuleSpec
 from hubbub.services import Services
 from hubbub.tables import create_table_engine
@@ -94,7 +100,7 @@ class Node:
         data.mkdir(parents=True, exist_ok=True)
 
         keyring = Keyring.load_or_create(data / "keys.json", clock=self._clock)
-        policies = self._policies()
+        policies = load_policies(self.app.policies, data, self.cfg.anonymous_policy)
         engine = self._policy_engine = PolicyEngine(policies)
 
         tables = await self._open_tables(data)
@@ -151,19 +157,11 @@ class Node:
         self._stack.push_async_callback(_cancel, housekeeping)
         self.ready.set()
 
-    def _policies(self) -> dict[str, PolicyDocument]:
-        docs = {name: PolicyDocument.parse(name, raw) for name, raw in self.app.policies.items()}
-        name = self.cfg.anonymous_policy
-        if name and name != ALLOW_ALL_POLICY:
-            doc = load_policy_file(Path(name), "anonymous")
-            docs[doc.name] = doc
-        return docs
-
     def _anonymous_policy_name(self) -> str | None:
         name = self.cfg.anonymous_policy
         if not name:
             return None
-        return ALLOW_ALL_POLICY if name == ALLOW_ALL_POLICY else "anonymous"
+        return ALLOW_ALL_POLICY if name == ALLOW_ALL_POLICY else ANONYMOUS_POLICY
 
     async def _open_tables(self, data: Path) -> dict[str, Any]:
         cfg = self.cfg
