@@ -368,7 +368,8 @@ ui.text.addEventListener("keydown", (e) => {
 });
 ui.text.addEventListener("input", () => {
   const now = Date.now();
-  if (ui.text.value && now - state.lastTyping > TYPING_EVERY_MS) {
+  // commands (/stats …) are private: typing one is not announced to the room
+  if (ui.text.value && !ui.text.value.startsWith("/") && now - state.lastTyping > TYPING_EVERY_MS) {
     state.lastTyping = now;
     publish("chat/stream", { type: "typing", room, user: nick() }, 0);
   }
