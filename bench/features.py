@@ -115,6 +115,7 @@ CHAT_ROWS: list[Row] = [
     ("publish -> PUBACK p50 ms", get("latency", "puback_p50_ms"), False),
     ("publish -> PUBACK p99 ms", get("latency", "puback_p99_ms"), False),
     ("lost messages", _lost, None),
+    ("items in the chat table after the run / PUBACKs received", lambda r: _stored(r), None),
     ("CPU broker / generator, max run", _cpu("throughput"), None),
     ("CPU broker / generator, latency run", _cpu("latency"), None),
 ]
@@ -163,6 +164,14 @@ STREAM_ROWS: list[Row] = [
     ("CPU broker / generator, max run", _cpu("throughput"), None),
     ("CPU broker / generator, latency run", _cpu("latency"), None),
 ]
+
+
+def _stored(result: dict[str, Any]) -> Any:
+    stored = get("storage", "chat_items")(result)
+    acked = [get(ph, "acked")(result) for ph in ("throughput", "latency")]
+    if stored is None or None in acked:
+        return None
+    return _of(stored, sum(acked))
 
 
 def _of(a: Any, b: Any) -> Any:

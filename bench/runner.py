@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -127,10 +128,27 @@ def _one(
         warnings = [ln for ln in proc.stderr.splitlines() if ln.strip()]
         if warnings:
             result["generator_stderr"] = warnings[-5:]
+        stored = stored_items(running.workdir / "data" / "tables.sqlite3", "chat")
+        if stored is not None and name.startswith("chat-"):
+            # Proof of "stored/s = acknowledged/s" from the broker's own file (with --quick
+            # the broker is shared, so the count includes earlier runs' messages).
+            result["storage"] = {"chat_items": stored, "fresh_broker": shared is None}
         return result
     finally:
         if shared is None:
             brokers.stop(running)
+
+
+def stored_items(path: Path, table: str) -> int | None:
+    """Items of ``table`` in a hubbub SQLite table file (read-only), None without one."""
+    if not path.exists():
+        return None
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0) as db:
+            row = db.execute("SELECT COUNT(*) FROM items WHERE tbl = ?", (table,)).fetchone()
+    except sqlite3.Error:
+        return None
+    return int(row[0])
 
 
 def merge(path: Path, results: dict[str, Any], command: str) -> dict[str, Any]:

@@ -208,6 +208,7 @@ class PubSub:
             "publisher_errors": self.publisher_errors,
             "closed_by_broker": sum(1 for c in self.conns if c.closed.done()),
             "published": sent,
+            "acked": sum(g.acked for g in self.groups),
             "expected": expected,
             "delivered": delivered,
             "lost": max(0, expected - delivered),

@@ -79,3 +79,28 @@ def test_bench_policy_loads_in_hubbub(tmp_path: Path) -> None:
     path = tmp_path / "bench-policy.json"
     path.write_text(json.dumps(brokers.bench_policy()))
     assert load_policy_file(path) is not None
+
+
+def test_stored_items_counts_one_table(tmp_path: Path) -> None:
+    import sqlite3
+
+    from bench.runner import stored_items
+
+    path = tmp_path / "tables.sqlite3"
+    assert stored_items(path, "chat") is None
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE items (tbl, pk, sk, data, expires)")
+        db.executemany(
+            "INSERT INTO items VALUES (?, 'r', ?, '{}', NULL)",
+            [("chat", "1"), ("chat", "2"), ("presence", "3")],
+        )
+    db.close()
+    assert stored_items(path, "chat") == 2
+    (tmp_path / "bad.sqlite3").write_text("not a database")
+    assert stored_items(tmp_path / "bad.sqlite3", "chat") is None
+
+
+def test_stored_row_reads_storage_and_acks() -> None:
+    result = {"storage": {"chat_items": 30}, "throughput": {"acked": 20}, "latency": {"acked": 10}}
+    assert features._stored(result) == "30 / 30"
+    assert features._stored({"throughput": {"acked": 1}}) is None
