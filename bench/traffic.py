@@ -186,13 +186,19 @@ class PubSub:
         self.rec_from, self.rec_to = 1 << 63, 0
 
     async def _drain(self) -> float:
-        """Wait for outstanding deliveries until all arrived or none arrived for STALL_S."""
+        """Wait for outstanding deliveries and PUBACKs until all arrived or none arrived for
+        STALL_S. PUBACKs too: a PUBACK that waits for a durable store can come after the
+        last delivery, and one arriving in the next phase would be counted (and, packet
+        ids starting again at 1, timed) there."""
         t0 = time.perf_counter()
         last, last_change = -1, t0
         while time.perf_counter() - t0 < self.ctx.durations.drain_max:
-            if all(g.outstanding() <= 0 for g in self.groups):
+            if all(
+                g.outstanding() <= 0 and (not g.template.qos or g.acked >= g.sent)
+                for g in self.groups
+            ):
                 break
-            now_total = self._delivered()
+            now_total = self._delivered() + sum(g.acked for g in self.groups)
             if now_total != last:
                 last, last_change = now_total, time.perf_counter()
             elif time.perf_counter() - last_change > STALL_S:
