@@ -87,6 +87,17 @@ class StateMachine:
         return ex
 
 
+def outcome_fields(status: str, output: Any, error: str | None,
+                   cause: str | None) -> dict[str, Any]:
+    """DescribeExecution's outcome: ``output`` once SUCCEEDED, ``error`` and ``cause`` if set."""
+    d: dict[str, Any] = {"output": json.dumps(output)} if status == "SUCCEEDED" else {}
+    if error is not None:
+        d["error"] = error
+    if cause is not None:
+        d["cause"] = cause
+    return d
+
+
 @dataclass
 class Execution:
     machine: StateMachine
@@ -194,13 +205,7 @@ class Execution:
             "startDate": iso(self.start_date)}
         if self.stop_date is not None:
             d["stopDate"] = iso(self.stop_date)
-        if self.status == "SUCCEEDED":
-            d["output"] = json.dumps(self.output)
-        if self.error is not None:
-            d["error"] = self.error
-        if self.cause is not None:
-            d["cause"] = self.cause
-        return d
+        return d | outcome_fields(self.status, self.output, self.error, self.cause)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from hubbub.workflows.execution import outcome_fields
+
 if TYPE_CHECKING:
     from hubbub.tables.base import Table, TableEngine
     from hubbub.workflows.execution import Execution
@@ -40,13 +42,7 @@ class ExecutionRecord:
                              "startDate": self.start_date}
         if self.stop_date is not None:
             d["stopDate"] = self.stop_date
-        if self.status == "SUCCEEDED":
-            d["output"] = json.dumps(self.output)
-        if self.error is not None:
-            d["error"] = self.error
-        if self.cause is not None:
-            d["cause"] = self.cause
-        return d
+        return d | outcome_fields(self.status, self.output, self.error, self.cause)
 
     @classmethod
     def of(cls, ex: Execution) -> ExecutionRecord:
