@@ -115,6 +115,7 @@ class PubSub:
         self.rec_from, self.rec_to = 1 << 63, 0
         self.stopping = False
         self.publisher_errors = 0
+        self.acked_since_setup = 0  # every PUBACK, all phases and repeated latency runs
 
     # setup -----------------------------------------------------------------------------
     async def setup(self) -> Result:
@@ -169,6 +170,7 @@ class PubSub:
     def _on_puback(self, conn: Conn, packet_id: int) -> None:
         g: Group = conn.group  # type: ignore[assignment]
         g.acked += 1
+        self.acked_since_setup += 1
         if self._sent_at:
             sent = self._sent_at.pop((id(conn), packet_id), None)
             if sent is not None and self.rec_from <= sent <= self.rec_to:
@@ -215,6 +217,7 @@ class PubSub:
             "closed_by_broker": sum(1 for c in self.conns if c.closed.done()),
             "published": sent,
             "acked": sum(g.acked for g in self.groups),
+            "acked_since_setup": self.acked_since_setup,
             "expected": expected,
             "delivered": delivered,
             "lost": max(0, expected - delivered),
