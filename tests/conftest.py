@@ -1,21 +1,13 @@
-"""Fixtures every test folder may use: a clock that moves only when a test says so."""
+"""Fixtures every test folder may use: a clock that moves only when a test says so.
+
+tests/ is a package, so pytest puts the repository root on sys.path for this file: every
+test may import the shared helpers as ``tests.clock``, ``tests.purity``, ``tests.servers``."""
 
 from __future__ import annotations
 
 import pytest
 
-
-class FakeClock:
-    """Epoch seconds that only move when a test says so."""
-
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.clock import FakeClock
 
 
 @pytest.fixture

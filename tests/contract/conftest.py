@@ -13,6 +13,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import servers  # noqa: E402  (tests/servers.py, a plain module)
+from hubbub.streams import create_stream_engine  # noqa: E402
+from hubbub.tables import create_table_engine  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -64,18 +66,18 @@ async def _opened(builders: dict[str, Builder], request: pytest.FixtureRequest,
         await engine.close()
 
 
-async def _memory_tables(request: pytest.FixtureRequest, tmp_path: Path, clock: Any) -> Any:
-    from hubbub.tables import create_table_engine
-    return create_table_engine("memory", clock=clock)
+def _local(create: Callable[..., Any], filename: str) -> dict[str, Builder]:
+    """The builders of the two engines every kind has: memory, and SQLite in ``filename``."""
+    async def memory(request: pytest.FixtureRequest, tmp_path: Path, clock: Any) -> Any:
+        return create("memory", clock=clock)
 
+    async def sqlite(request: pytest.FixtureRequest, tmp_path: Path, clock: Any) -> Any:
+        return create("sqlite", tmp_path / filename, clock=clock)
 
-async def _sqlite_tables(request: pytest.FixtureRequest, tmp_path: Path, clock: Any) -> Any:
-    from hubbub.tables import create_table_engine
-    return create_table_engine("sqlite", tmp_path / "tables.db", clock=clock)
+    return {"memory": memory, "sqlite": sqlite}
 
 
 async def _postgres_tables(request: pytest.FixtureRequest, tmp_path: Path, clock: Any) -> Any:
-    from hubbub.tables import create_table_engine
     url = request.getfixturevalue("postgres_url")
     await _truncate_postgres(url)
     return create_table_engine("postgres", url, clock=clock)
@@ -83,32 +85,19 @@ async def _postgres_tables(request: pytest.FixtureRequest, tmp_path: Path, clock
 
 async def _dynamodb_tables(request: pytest.FixtureRequest, tmp_path: Path, clock: Any) -> Any:
     pytest.importorskip("moto", reason="the DynamoDB engine runs on moto, not installed")
-    from dynamo_engine import DynamoTableEngine  # tests/dynamo_engine.py
+    from tests.dynamo_engine import DynamoTableEngine
     return DynamoTableEngine(clock)
 
 
-TABLE_ENGINES: dict[str, Builder] = {"memory": _memory_tables, "sqlite": _sqlite_tables,
-                                     "postgres": _postgres_tables, "dynamodb": _dynamodb_tables}
-
-
-async def _memory_stream(request: pytest.FixtureRequest, tmp_path: Path, clock: Any) -> Any:
-    from hubbub.streams import create_stream_engine
-    return create_stream_engine("memory", clock=clock)
-
-
-async def _sqlite_stream(request: pytest.FixtureRequest, tmp_path: Path, clock: Any) -> Any:
-    from hubbub.streams import create_stream_engine
-    return create_stream_engine("sqlite", tmp_path / "stream.db", clock=clock)
-
-
 async def _redis_stream(request: pytest.FixtureRequest, tmp_path: Path, clock: Any) -> Any:
-    from hubbub.streams import create_stream_engine
     url = request.getfixturevalue("redis_url")
     await _flush_redis(url)
     return create_stream_engine("redis", url, clock=clock)
 
 
-STREAM_ENGINES: dict[str, Builder] = {"memory": _memory_stream, "sqlite": _sqlite_stream,
+TABLE_ENGINES: dict[str, Builder] = {**_local(create_table_engine, "tables.db"),
+                                     "postgres": _postgres_tables, "dynamodb": _dynamodb_tables}
+STREAM_ENGINES: dict[str, Builder] = {**_local(create_stream_engine, "stream.db"),
                                       "redis": _redis_stream}
 
 

@@ -6,23 +6,12 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.clock import FakeClock
+
 from hubbub.broker.broker import Broker
 from hubbub.broker.hooks import AllowAll, Identity
 from hubbub.broker.message import Message
 from hubbub.broker.settings import BrokerSettings
-
-
-class FakeClock:
-    """Time the tests move by hand."""
-
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass

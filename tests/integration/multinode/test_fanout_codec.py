@@ -4,7 +4,6 @@ decisions, the lazy registry, and purity (no asyncio, socket or time)."""
 
 from __future__ import annotations
 
-import ast
 import json
 import struct
 from pathlib import Path
@@ -27,6 +26,7 @@ from hubbub.fanout.codec import (
 )
 from hubbub.fanout.takeover import Ownership
 from hubbub.mqtt.packets import EMPTY_PROPERTIES, Properties
+from tests.purity import imported_modules
 
 PROPS = Properties(payload_format_indicator=1, message_expiry_interval=30,
                    content_type="application/json", response_topic="r/1",
@@ -173,11 +173,5 @@ FORBIDDEN = {"asyncio", "socket", "time"}
 def test_pure_modules_import_no_io_or_clock() -> None:
     root = Path(hubbub.fanout.__file__).parent
     for mod in PURE:
-        tree = ast.parse((root / f"{mod}.py").read_text())
-        names: set[str] = set()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names.update(a.name.split(".")[0] for a in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names.add(node.module.split(".")[0])
+        names = imported_modules(root / f"{mod}.py")
         assert not names & FORBIDDEN, f"hubbub.fanout.{mod} imports {names & FORBIDDEN}"

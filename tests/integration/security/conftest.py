@@ -15,21 +15,9 @@ from hubbub.auth.keys import Keyring
 from hubbub.auth.tokens import TokenService
 from hubbub.config import load_config
 from hubbub.server import Node
+from tests.clock import FakeClock
 
 from .peers import V5, Peer, Recorder
-
-
-class FakeClock:
-    """Wall-clock seconds that start at the real time and move only when told."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass
@@ -85,7 +73,7 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
 
 @pytest.fixture
 async def clocked(tmp_path: Path) -> AsyncIterator[tuple[Server, FakeClock]]:
-    clock = FakeClock()
+    clock = FakeClock(time.time())  # tokens are also checked against the real clock
     s = await start_server(tmp_path / "data", clock)
     try:
         yield s, clock

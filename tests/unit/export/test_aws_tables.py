@@ -4,9 +4,7 @@ DynamoDB too, as one more engine of tests/contract/test_tables.py (tests/dynamo_
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,10 +14,9 @@ from hubbub.tables import ConditionFailed, IfEquals, TableSpec
 from hubbub.tables.base import begins_with, between, eq, gt
 
 pytest.importorskip("moto")
-from hubbub.aws.dynamodb import DynamoTable, from_attr, to_attr  # noqa: E402
+from tests.dynamo_engine import DynamoTableEngine  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from dynamo_engine import DynamoTableEngine  # noqa: E402  (tests/dynamo_engine.py)
+from hubbub.aws.dynamodb import DynamoTable, from_attr, to_attr  # noqa: E402
 
 
 @pytest.fixture

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.purity import imported_modules
 
 import hubbub.workflows
 
@@ -14,21 +15,10 @@ PURE = ["paths", "intrinsics", "choice", "payload", "dialects", "jsonata_mode", 
 FORBIDDEN = {"asyncio", "socket", "time"}
 
 
-def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(a.name.split(".")[0] for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
-    return names
-
-
 def test_pure_modules_import_no_io_or_clock() -> None:
     root = Path(hubbub.workflows.__file__).parent
     for mod in PURE:
-        bad = _imports(root / f"{mod}.py") & FORBIDDEN
+        bad = imported_modules(root / f"{mod}.py") & FORBIDDEN
         assert not bad, f"hubbub.workflows.{mod} imports {bad}"
 
 
@@ -43,7 +33,7 @@ def test_importing_the_core_loads_no_asyncio_or_socket() -> None:
 
 def test_only_the_runner_is_async() -> None:
     root = Path(hubbub.workflows.__file__).parent
-    assert "asyncio" in _imports(root / "runner.py")
+    assert "asyncio" in imported_modules(root / "runner.py")
 
 
 def test_public_api_names() -> None:
