@@ -8,6 +8,7 @@ ValidateStateMachineDefinition return where the conformance recordings show them
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from hubbub.workflows import intrinsics, schema
@@ -195,30 +196,33 @@ def _resource(res: str, at: str, out: list[Diagnostic]) -> None:
                               "available in this region.", at))
 
 
-def _no_jsonpath_states(block: dict[str, Any], at: str, out: list[Diagnostic]) -> None:
-    """A machine-wide JSONata may not be overridden back to JSONPath by any state."""
+def _nested_states(block: dict[str, Any], at: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(location, state) of every state, nested included, located as Step Functions'
+    validator locates them (``/Branches[0]``; a Map's ``Iterator`` as ``/ItemProcessor``)."""
     states = block.get("States")
     for name, state in (states.items() if isinstance(states, dict) else ()):
         if not isinstance(state, dict):
             continue
         here = f"{at}/States/{name}"
+        yield here, state
+        for i, b in enumerate(_as_list(state.get("Branches"))):
+            if isinstance(b, dict):
+                yield from _nested_states(b, f"{here}/Branches[{i}]")
+        proc = state.get("ItemProcessor") or state.get("Iterator")
+        if isinstance(proc, dict):
+            yield from _nested_states(proc, f"{here}/ItemProcessor")
+
+
+def _no_jsonpath_states(block: dict[str, Any], at: str, out: list[Diagnostic]) -> None:
+    """A machine-wide JSONata may not be overridden back to JSONPath by any state."""
+    for here, state in _nested_states(block, at):
         if state.get("QueryLanguage") == "JSONPath":
             out.append(Diagnostic(SCHEMA, "'QueryLanguage' can not be 'JSONPath' if set to "
                                   "'JSONata' for whole state machine", here))
-        for i, b in enumerate(_as_list(state.get("Branches"))):
-            if isinstance(b, dict):
-                _no_jsonpath_states(b, f"{here}/Branches[{i}]", out)
-        proc = state.get("ItemProcessor") or state.get("Iterator")
-        if isinstance(proc, dict):
-            _no_jsonpath_states(proc, f"{here}/ItemProcessor", out)
 
 
 def _express(block: dict[str, Any], at: str, out: list[Diagnostic]) -> None:
-    states = block.get("States")
-    for name, state in (states.items() if isinstance(states, dict) else ()):
-        if not isinstance(state, dict):
-            continue
-        here = f"{at}/States/{name}"
+    for here, state in _nested_states(block, at):
         res = state.get("Resource")
         if isinstance(res, str) and res.endswith(".waitForTaskToken"):
             out.append(Diagnostic(SCHEMA, "Express state machine does not support "
@@ -226,12 +230,6 @@ def _express(block: dict[str, Any], at: str, out: list[Diagnostic]) -> None:
         elif isinstance(res, str) and res.endswith(".sync"):
             out.append(Diagnostic(SCHEMA, "Express state machine does not support '.sync' "
                                   "service integration", f"{here}/Resource"))
-        for i, b in enumerate(_as_list(state.get("Branches"))):
-            if isinstance(b, dict):
-                _express(b, f"{here}/Branches[{i}]", out)
-        proc = state.get("ItemProcessor") or state.get("Iterator")
-        if isinstance(proc, dict):
-            _express(proc, f"{here}/ItemProcessor", out)
 
 
 def _wait(state: dict[str, Any], at: str, lang: str, out: list[Diagnostic]) -> None:
