@@ -1,6 +1,8 @@
-"""The chat function: everything clients publish on ``chat/out`` comes here (the talk's
-first rule). Joins get a welcome on the client's inbox; invalid messages get an error
-there; valid messages are left to the ``ChatRepublish`` rule."""
+"""The chat function: what clients publish on ``chat/out`` that is not a valid message
+comes here (the talk's first rule, narrowed: its WHERE leaves valid messages to the
+``ChatRepublish`` rule alone, so a chat message costs no function call). Joins get a
+welcome on the client's inbox, commands start a state machine, and invalid messages get
+an error there."""
 
 from __future__ import annotations
 
@@ -46,7 +48,7 @@ async def handler(event: Any, context: Any) -> dict[str, Any]:
     kind = event.get("type")
     try:
         if "message" in event:
-            validate.message(event)  # the ChatRepublish rule delivers valid ones
+            validate.message(event)  # raises: the rule sends only invalid messages here
             return {"ok": "message"}
         if kind == "join":
             await join(event, client_id)

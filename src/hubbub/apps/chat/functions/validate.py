@@ -1,5 +1,6 @@
-"""The chat's input rules, in one place. The ``ChatRepublish`` rule's WHERE clause says the
-same in IoT SQL; tests check that the two agree."""
+"""The chat's input rules in Python, to word the errors. The ``ChatRepublish`` and
+``ChatToFunction`` rules say the same in IoT SQL (so a valid message needs no function
+call); tests/unit/chat/test_chat_rules.py holds the two to the same answers."""
 
 from __future__ import annotations
 
