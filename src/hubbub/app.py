@@ -15,16 +15,13 @@ from typing import Any
 
 from hubbub.errors import ConfigError
 from hubbub.functions.runtime import FunctionSpec
+from hubbub.tables.base import TableSpec
 
 BUILTIN_CHAT = Path(__file__).parent / "apps" / "chat"
 
 
-@dataclass(frozen=True)
-class TableDecl:
-    name: str
-    partition_key: str
-    sort_key: str
-    ttl_attribute: str | None = None
+#: A table the manifest declares is the engines' ``TableSpec`` (name, keys, TTL attribute).
+TableDecl = TableSpec
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,6 @@ from hubbub.ids import Uuid7
 from hubbub.rules import RulesEngine, RuleSpec
 from hubbub.services import Services
 from hubbub.tables import create_table_engine
-from hubbub.tables.base import TableSpec
 from hubbub.web.routes import Router
 from hubbub.web.server import WebServer
 from hubbub.web.static import StaticSite
@@ -174,9 +173,7 @@ class Node:
         await engine.open()
         self._stack.push_async_callback(engine.close)
         self._table_engine = engine
-        return {d.name: engine.table(TableSpec(d.name, d.partition_key, d.sort_key,
-                                                d.ttl_attribute))
-                for d in self.app.tables.values()}
+        return {d.name: engine.table(d) for d in self.app.tables.values()}
 
     async def _start_streams(self, data: Path) -> None:
         """The application's streams and their consumers (hubbub.streams)."""

@@ -91,9 +91,7 @@ async def sfn_command(cfg: Config, action: str, target: str | None, input_json: 
         backend = Identity(principal_id="hubbub:backend", client_id="")
         services = Services(publish=_no_broker, backend=backend,
                             backend_authorizer=None, functions=functions,
-                            tables={d.name: engine.table(TableSpec(
-                                d.name, d.partition_key, d.sort_key, d.ttl_attribute))
-                                for d in app.tables.values()},
+                            tables={d.name: engine.table(d) for d in app.tables.values()},
                             settings={**app.settings, **cfg.extra})
         invoke = make_invoker(services.call)
         runner = StateMachineRunner(invoke, store=TableExecutionStore(engine))

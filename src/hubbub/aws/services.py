@@ -31,7 +31,6 @@ from hubbub.errors import BadRequest, ConfigError, LimitExceeded, NotAuthorized,
 from hubbub.functions.runtime import FunctionError
 from hubbub.mqtt.topics import TopicError, validate_topic_name
 from hubbub.streams.base import PutResult
-from hubbub.tables.base import TableSpec
 
 ClientFactory = Callable[..., Any]  # boto3.client-like: (service_name, **kwargs) -> client
 
@@ -152,8 +151,7 @@ class AwsServices:
             if decl is None:
                 raise UsageError(f"no table {name!r} in this application")
             physical = self.config.tables.get(name, name)
-            spec = TableSpec(name, decl.partition_key, decl.sort_key, decl.ttl_attribute)
-            self._tables[name] = DynamoTable(spec, self._client("dynamodb"),
+            self._tables[name] = DynamoTable(decl, self._client("dynamodb"),
                                              physical_name=physical)
         return self._tables[name]
 
