@@ -238,10 +238,21 @@ lower latency, less memory).
 """
 
 
+def latest_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The last run of each distinct command, oldest first (a repeated command, such as a
+    feature section's, must not push the broker table's command out of the list)."""
+    last: dict[str, dict[str, Any]] = {}
+    for r in runs:
+        last.pop(r["command"], None)
+        last[r["command"]] = r
+    return list(last.values())
+
+
 def render(store: dict[str, Any], notes_dir: Path = HERE) -> str:
     results = store["results"]
     runs = "\n".join(
-        f"- `{r['command']}` at {r['date']} ({len(r['keys'])} runs)" for r in store["runs"][-5:]
+        f"- `{r['command']}` at {r['date']} ({len(r['keys'])} runs)"
+        for r in latest_runs(store["runs"])
     )
     return HEADER.format(machine=machine(), versions=versions(), runs=runs) + "\n".join(
         [

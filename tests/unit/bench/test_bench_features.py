@@ -104,3 +104,12 @@ def test_stored_row_reads_storage_and_acks() -> None:
     result = {"storage": {"chat_items": 30}, "latency": {"acked": 10, "acked_since_setup": 30}}
     assert features._stored(result) == "30 / 30"
     assert features._stored({"latency": {"acked": 1}}) is None
+
+
+def test_latest_runs_keeps_one_per_command() -> None:
+    runs = [{"command": c, "date": d} for c, d in [("a", 1), ("b", 2), ("a", 3), ("c", 4)]]
+    assert [(r["command"], r["date"]) for r in report.latest_runs(runs)] == [
+        ("b", 2),
+        ("a", 3),
+        ("c", 4),
+    ]
