@@ -242,6 +242,8 @@ def sections(results: dict[str, Any], notes_dir: Path) -> list[str]:
                     ("typing, window 100 ms", "hubbub+window100|tcp|stream"),
                     ("typing + 1/4 reactions, 500 ms", "hubbub|tcp|stream-mixed"),
                     ("typing + 1/4 reactions, 100 ms", "hubbub+window100|tcp|stream-mixed"),
+                    ("typing, 500 ms, latency at 3,000/s", "hubbub|tcp|stream-3k"),
+                    ("typing, 100 ms, latency at 3,000/s", "hubbub+window100|tcp|stream-3k"),
                 ],
                 STREAM_ROWS,
                 [],

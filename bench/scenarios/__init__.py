@@ -25,9 +25,10 @@ REGISTRY: dict[str, str] = {
     "chat-plain": "bench.scenarios.chat_path:CHAT_PLAIN",
     "stream": "bench.scenarios.stream:STREAM",
     "stream-mixed": "bench.scenarios.stream:STREAM_MIXED",
+    "stream-3k": "bench.scenarios.stream:STREAM_3K",
 }
 #: Not run by default (hubbub only, compared with each other, not with other brokers).
-FEATURES = ["chat-path", "chat-plain", "stream", "stream-mixed"]
+FEATURES = ["chat-path", "chat-plain", "stream", "stream-mixed", "stream-3k"]
 DEFAULT = [n for n in REGISTRY if n not in FEATURES]
 QUICK_DEFAULT = ["fanout-100", "fanout-1000", "chat", "connect-storm", "idle-10k"]
 
