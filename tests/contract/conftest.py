@@ -4,17 +4,15 @@ The ``clock`` fixture (a ``FakeClock``) comes from tests/conftest.py."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests import servers
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import servers  # noqa: E402  (tests/servers.py, a plain module)
-from hubbub.streams import create_stream_engine  # noqa: E402
-from hubbub.tables import create_table_engine  # noqa: E402
+from hubbub.streams import create_stream_engine
+from hubbub.tables import create_table_engine
 
 
 @pytest.fixture(scope="session")

@@ -3,18 +3,16 @@ machines) and memory. Same flow: reactions counted once and shown in history."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests import servers
+
 from ..chat.chatclient import aget_json
 from ..chat.conftest import start_node
 from .test_stream_chat import acked, joined, of_type, reaction, runtime, say
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-import servers  # noqa: E402  (tests/servers.py, a plain module)
 
 
 @pytest.fixture(scope="module")
