@@ -99,7 +99,7 @@ def refuse(broker: Broker, conn: MqttProtocol, exc: PeerError, client_id: str = 
     else:
         data = b""  # already closed
     if data:
-        conn.transport.write(data)
+        conn.write_packet(data)
     reason = R.AUTH_ERROR if exc.mqtt_reason in (0x86, 0x87, 0x8C) else R.CLIENT_ERROR
     client_id = client_id or mqtt.client_id or ""  # a fault the connection found in CONNECT
     # No event for ids that would bend its topic into a wildcard or into extra levels.

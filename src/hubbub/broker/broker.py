@@ -77,7 +77,12 @@ class Broker:
         self._tasks: set[asyncio.Future[Any]] = set()
         self._servers: list[asyncio.Server] = []
         self._sweeper: asyncio.Task[None] | None = None
-        self._frame: Callable[[bytes], bytes] | None = None
+        #: binary_frame, imported once a WebSocket client connects
+        self.frame_of: Callable[[bytes], bytes] | None = None
+        #: True from the first read of a loop iteration until ``_uncork`` runs (call_soon):
+        #: meanwhile connections collect their output and write it once (see MqttProtocol).
+        self.corked = False
+        self.dirty: list[MqttProtocol] = []
         self.counters: dict[str, int] = dict.fromkeys(
             ("connections_total", "connects_refused", "messages_in", "messages_out",
              "dropped_qos0", "dropped_queue_full", "dropped_too_large",
@@ -199,10 +204,27 @@ class Broker:
             return
         self.connections.add(conn)
         self.counters["connections_total"] += 1
-        if conn.is_ws and self._frame is None:
+        if conn.is_ws and self.frame_of is None:
             from hubbub.transport.websocket import binary_frame
 
-            self._frame = binary_frame
+            self.frame_of = binary_frame
+
+    def cork(self) -> None:
+        """Hold connections' output until the loop's next iteration (``MqttProtocol.put``).
+
+        Called on every read: a read often carries many PUBLISH packets (or WebSocket
+        frames), and each subscriber then gets all its deliveries in one write instead of
+        one write (a send() system call) per delivery, like Mosquitto's writes per wakeup.
+        """
+        if not self.corked:
+            self.corked = True
+            asyncio.get_running_loop().call_soon(self._uncork)
+
+    def _uncork(self) -> None:
+        self.corked = False
+        dirty, self.dirty = self.dirty, []
+        for conn in dirty:
+            conn.flush()
 
     def connection_closed(self, conn: MqttProtocol) -> None:
         self.connections.discard(conn)
@@ -303,7 +325,7 @@ class Broker:
         high = self.settings.write_buffer_high
         sent = dropped = 0
         topic, payload, mqos, mretain = msg.topic, msg.payload, msg.qos, msg.retain
-        frame_of = self._frame
+        frame_of = self.frame_of
         connected = CONNECTED
         cached = cache.get
         for session, grant in targets.items():
@@ -345,9 +367,9 @@ class Broker:
                 frame = cache.get(fkey)
                 if frame is None:
                     frame = cache[fkey] = frame_of(data)
-                transport.write_frame(frame)
+                conn.put(frame)
             else:
-                transport.write(data)
+                conn.put(data)
             sent += 1
         self.counters["messages_out"] += sent
         self.counters["dropped_qos0"] += dropped

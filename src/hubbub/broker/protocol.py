@@ -61,6 +61,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hubbub.broker")
 R = DisconnectReason
+#: Chunks a connection holds while corked before writing them anyway.
+_MAX_HELD = 64
 # The connection's states, for the broker's modules (NEW is CONNECTING before CONNECT).
 __all__ = ["CLOSED", "CONNECTED", "CONNECTING", "ERROR", "MqttProtocol", "connection_limits"]
 
@@ -94,7 +96,8 @@ class MqttProtocol(asyncio.Protocol):
     __slots__ = ("broker", "settings", "clock", "transport", "mqtt", "session", "identity",
                  "authorizer", "filter_receive", "peer_ip", "transport_kind", "is_ws",
                  "expires_at", "opened_at", "last_rx", "bucket", "will",
-                 "will_delay", "close_reason", "clean_disconnect", "_acks", "__weakref__")
+                 "will_delay", "close_reason", "clean_disconnect", "_acks", "_pending",
+                 "__weakref__")
 
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
@@ -119,6 +122,7 @@ class MqttProtocol(asyncio.Protocol):
         self.close_reason: DisconnectReason = R.CONNECTION_LOST
         self.clean_disconnect = False
         self._acks: deque[_Ack] | None = None  # created on the first delayed ack
+        self._pending: list[bytes] | None = None  # output held while the broker is corked
 
     @property
     def state(self) -> ConnectionState:
@@ -150,6 +154,9 @@ class MqttProtocol(asyncio.Protocol):
         state = mqtt.state
         if state is CLOSED or state is ERROR:
             return
+        broker = self.broker
+        if not broker.corked:
+            broker.cork()
         mqtt.feed(data)
         self.process()
 
@@ -159,6 +166,7 @@ class MqttProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.mqtt.close()
         self._acks = None
+        self._pending = None
         self.broker.connection_closed(self)
 
     # --- packet handling -------------------------------------------------------------
@@ -325,6 +333,7 @@ class MqttProtocol(asyncio.Protocol):
         # Normal disconnection discards the will; 0x04 asks for it [MQTT-3.14.4-3].
         self.clean_disconnect = p.reason_code != 0x04
         self.close_reason = R.CLIENT_INITIATED_DISCONNECT
+        self.flush()
         self.transport.close()
         self.broker.connection_closed(self)
 
@@ -409,7 +418,7 @@ class MqttProtocol(asyncio.Protocol):
     def write(self, data: bytes) -> None:
         """Write a PUBLISH: only once CONNACK is sent, until the connection ends."""
         if self.mqtt.state is CONNECTED:
-            self.transport.write(data)
+            self.write_packet(data)
 
     def send(self, packet: Packet) -> None:
         mqtt = self.mqtt
@@ -417,6 +426,40 @@ class MqttProtocol(asyncio.Protocol):
             return
         data = mqtt.send(packet)  # may close it (DISCONNECT): write regardless
         if data:
+            self.write_packet(data)
+
+    def write_packet(self, data: bytes) -> None:
+        """Write one encoded packet (over WebSocket, as one binary frame)."""
+        frame_of = self.broker.frame_of
+        self.put(frame_of(data) if self.is_ws and frame_of is not None else data)
+
+    def put(self, chunk: bytes) -> None:
+        """Write ``chunk`` as the transport takes it (over WebSocket: a whole frame), or
+        hold it until the broker uncorks, in order with everything else this connection
+        writes; a long backlog goes out at once, so holding never hides a slow reader."""
+        pending = self._pending
+        if pending is not None:
+            pending.append(chunk)
+            if len(pending) >= _MAX_HELD:
+                self.flush()
+        elif self.broker.corked:
+            self._pending = [chunk]
+            self.broker.dirty.append(self)
+        elif self.is_ws:
+            self.transport.write_frame(chunk)
+        else:
+            self.transport.write(chunk)
+
+    def flush(self) -> None:
+        """Write what ``put`` held (before closing, and when the broker uncorks)."""
+        pending = self._pending
+        if pending is None:
+            return
+        self._pending = None
+        data = b"".join(pending) if len(pending) > 1 else pending[0]
+        if self.is_ws:
+            self.transport.write_frame(data)
+        else:
             self.transport.write(data)
 
     def disconnect(self, reason: int, lifecycle: DisconnectReason, message: str | None = None,
@@ -435,6 +478,8 @@ class MqttProtocol(asyncio.Protocol):
 
     def _close(self, reason: int, abort: bool = False) -> None:
         self.mqtt.close()
+        if not abort:
+            self.flush()
         if abort or self.transport.get_write_buffer_size():
             self.transport.abort()  # a peer that does not read must not hold the socket
         else:
@@ -444,6 +489,7 @@ class MqttProtocol(asyncio.Protocol):
     def close_transport(self, reason: int) -> None:
         """Close the transport; over WebSocket an authorization refusal (0x86, 0x87) closes
         with 1008 "policy violation" (RFC 6455 §7.4.1, docs/security.md)."""
+        self.flush()
         if self.is_ws and reason in (0x86, 0x87):
             self.transport.close_with(1008, "not authorized")
         else:
@@ -452,6 +498,7 @@ class MqttProtocol(asyncio.Protocol):
     def abort(self, lifecycle: DisconnectReason) -> None:
         self.close_reason = lifecycle
         self.mqtt.close()
+        self._pending = None
         self.transport.abort()
         self.broker.connection_closed(self)
 
@@ -469,5 +516,5 @@ class MqttProtocol(asyncio.Protocol):
         self.close_reason = R.CLIENT_ERROR
         data = mqtt.goodbye()
         if data:
-            self.transport.write(data)
+            self.write_packet(data)
         self._close(exc.mqtt_reason)
