@@ -90,8 +90,8 @@ def _attach(broker: Broker, cid: str, transport: str, grant: Grant | None) -> An
     return conn, inlet
 
 
-def run(transport: str, qos: int, subscribers: int, batch: int, rounds: int,
-        profile: bool) -> float:
+async def run(transport: str, qos: int, subscribers: int, batch: int, rounds: int,
+              profile: bool) -> float:
     """Seconds of broker work per delivery."""
     broker = Broker(BrokerSettings(sweep_interval=0, publish_rate=0), authenticator=AllowAll())
     subs = [_attach(broker, f"s{i}", transport, Grant(qos)) for i in range(subscribers)]
@@ -111,6 +111,7 @@ def run(transport: str, qos: int, subscribers: int, batch: int, rounds: int,
         if prof:
             prof.enable()
         pub.data_received(bytes(wire))
+        await asyncio.sleep(0)  # the loop's next iteration: the broker writes held output
         if prof:
             prof.disable()
         busy += time.perf_counter() - t0
@@ -124,6 +125,7 @@ def run(transport: str, qos: int, subscribers: int, batch: int, rounds: int,
                 prof.enable()
             for inlet, data in acks:
                 inlet.data_received(data)
+            await asyncio.sleep(0)
             if prof:
                 prof.disable()
             busy += time.perf_counter() - t0
@@ -144,12 +146,12 @@ def main() -> None:
     a = p.parse_args()
 
     async def go() -> None:
-        best = min(run(a.transport, a.qos, a.subscribers, a.batch, a.rounds, False)
-                   for _ in range(a.repeat))
+        best = min([await run(a.transport, a.qos, a.subscribers, a.batch, a.rounds, False)
+                    for _ in range(a.repeat)])
         print(f"{a.transport} qos{a.qos}: {best * 1e6:.3f} us of broker CPU per delivery "
               f"({1 / best:,.0f} deliveries/s)")
         if a.profile:
-            run(a.transport, a.qos, a.subscribers, a.batch, a.rounds // 3, True)
+            await run(a.transport, a.qos, a.subscribers, a.batch, a.rounds // 3, True)
 
     asyncio.run(go())
 
