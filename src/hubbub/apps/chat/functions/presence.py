@@ -1,6 +1,8 @@
 """Room presence from IoT Core's lifecycle events, debounced so a quick reconnect does not
-flap: a disconnect removes the client from its rooms only if it has not come back within
-``presenceDebounceSeconds``."""
+flap: a disconnect removes the client from a room only if it has not joined it again
+within ``presenceDebounceSeconds`` (clients re-join on every connect). Only disconnects
+and unsubscribes reach this function (the rules' FROM filters), so a connect or a
+subscribe costs no function call."""
 
 from __future__ import annotations
 
@@ -30,10 +32,6 @@ async def handler(event: Any, context: Any) -> dict[str, Any]:
     stamp = event.get("timestamp", 0)
     presence = sdk.table("presence")
     key = f"client#{client_id}"
-    if kind == "connected":
-        state = await presence.get(key, "state") or {"pk": key, "sk": "state", "rooms": []}
-        await presence.put({**state, "connectedAt": stamp})
-        return {"ok": kind}
     if kind == "disconnected":
         delay = float(sdk.settings().get("presenceDebounceSeconds", 3))
         if delay > 0:
@@ -41,11 +39,17 @@ async def handler(event: Any, context: Any) -> dict[str, Any]:
         state = await presence.get(key, "state")
         if state is None:
             return {"ok": kind}
-        if int(state.get("connectedAt", 0)) > int(stamp):
-            return {"ok": "reconnected"}  # came back in time: no flap
-        await _remove(client_id, list(state.get("rooms", [])))
-        await presence.delete(key, "state")
-        return {"ok": kind}
+        rooms = list(state.get("rooms", []))
+        gone = []
+        for room in rooms:
+            member = await presence.get(f"room#{room}", client_id)
+            # a client that came back re-joined after this disconnect: no flap
+            if member is not None and int(member.get("joinedAt") or 0) <= int(stamp):
+                gone.append(room)
+        await _remove(client_id, gone)
+        if len(gone) == len(rooms):  # not back anywhere: forget the client
+            await presence.delete(key, "state")
+        return {"ok": kind, "left": gone}
     if kind == "unsubscribed":
         rooms = [t[len(ROOM_PREFIX):] for t in event.get("topics", [])
                  if isinstance(t, str) and t.startswith(ROOM_PREFIX)]
