@@ -16,19 +16,11 @@ from hubbub.errors import NotAuthorized, UsageError
 from hubbub.functions import sdk
 from hubbub.functions.runtime import FunctionRuntime
 from hubbub.tables.base import Table
+from hubbub.workflows.runner import function_name
 
 log = logging.getLogger("hubbub.services")
 
 Publish = Callable[[str, bytes, int, bool, Identity], Awaitable[None]]
-
-
-def function_name(ref: str) -> str:
-    """A function named by ARN (``arn:aws:lambda:...:function:NAME[:alias]``) or by name."""
-    if ref.startswith("arn:"):
-        parts = ref.split(":")
-        if len(parts) >= 7 and parts[5] == "function":
-            return parts[6]
-    return ref
 
 
 class Services:
