@@ -124,8 +124,12 @@ class Node:
         # (timestamp + uuid) keep the room's order even within one millisecond.
         self.rules = RulesEngine(rules, self.services, clock_ms=clock_ms, uuid=Uuid7(clock_ms))
 
+        issuer = CredentialIssuer(keyring, self._clock, ttl=cfg.token_ttl,
+                                  rate_limiter=RateLimiter(self._clock),
+                                  guest_policy=app.guest_policy or "chat-guest")
+        # CONNECT passwords are verified by the issuer's own token service (same keyring)
         authenticator = TokenAuthenticator(
-            _token_service(keyring, self._clock), engine,
+            issuer.tokens, engine,
             anonymous_policy=self._anonymous_policy_name(), clock=self._clock)
         bs = self._broker_settings or BrokerSettings(
             max_qos=cfg.max_qos, data_dir=data, publish_rate=cfg.publish_rate,
@@ -142,9 +146,6 @@ class Node:
             self.mqtt_port = await self.broker.start_tcp(
                 cfg.host, 0 if self._ephemeral_mqtt else cfg.mqtt_port)
 
-        issuer = CredentialIssuer(keyring, self._clock, ttl=cfg.token_ttl,
-                                  rate_limiter=RateLimiter(self._clock),
-                                  guest_policy=app.guest_policy or "chat-guest")
         router = Router()
         router.add("POST", "/api/credentials", credentials_route(issuer, mqtt_url_for))
         for route in app.routes:
@@ -244,11 +245,6 @@ async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-
-
-def _token_service(keyring: Keyring, clock: Any) -> Any:
-    from hubbub.auth.tokens import TokenService
-    return TokenService(keyring, clock)
 
 
 async def run_forever(cfg: Config) -> None:
