@@ -6,8 +6,15 @@ test may import the shared helpers as ``tests.clock``, ``tests.purity``, ``tests
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings
 
 from tests.clock import FakeClock
+
+# CI (scripts/test) runs `--hypothesis-profile=ci`: the same examples on every run, so a
+# red CI run is a regression in the code and never a new random draw. Exploration happens
+# when developers run plain `pytest` (random examples, Hypothesis' default); a failure found
+# there becomes an explicit case in the test (see tests/unit/chat/test_chat_rules.py).
+settings.register_profile("ci", derandomize=True, print_blob=True)
 
 
 @pytest.fixture
