@@ -51,6 +51,11 @@ class Config:
     fanout: str = "local"
     #: Redis URL for the redis stream engine and redis fan-out.
     redis_url: str | None = None
+    #: Seconds between a node's liveness beats in Redis (redis fan-out; docs/multinode.md).
+    heartbeat_interval: float = 2.0
+    #: Seconds without a beat before the other nodes declare a node dead and publish its
+    #: clients' CONNECTION_LOST disconnects: five beats, longer than a GC pause or failover.
+    node_timeout: float = 10.0
     #: Log level for the root logger.
     log_level: str = "info"
     #: Seconds to let clients and in-flight work finish on shutdown.
@@ -105,6 +110,8 @@ def _validate(cfg: Config) -> Config:
         raise ConfigError("table_engine postgres needs postgres_dsn")
     if "redis" in (cfg.stream_engine, cfg.fanout) and not cfg.redis_url:
         raise ConfigError("the redis engines need redis_url")
+    if not 0 < cfg.heartbeat_interval < cfg.node_timeout:
+        raise ConfigError("heartbeat_interval: more than 0 and less than node_timeout")
     if cfg.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"log_level: {cfg.log_level!r} is not debug/info/warning/error")
     return cfg
