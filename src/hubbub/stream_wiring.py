@@ -9,11 +9,13 @@ through ``Services.call`` so that the function's sdk calls work.
 
 ``Node.housekeep`` trims records past the retention period through ``StreamRuntime``.
 
-Backpressure: the engine's put gate refuses a put with ``LimitExceeded`` at once when too
-many records wait for storage; the rule's kinesis action then fails (the rules engine
-logs it and runs the rule's errorAction, if any) and the record is dropped and counted in
-``engine.stats.rejected``. Nothing waits, so a burst on ``chat/stream`` cannot hold up
-``chat/out``: those are other rules writing to another file.
+Backpressure, two bounds, both refusing a put with ``LimitExceeded`` at once: the
+engine's put gate (too many records wait for storage: ``engine.stats.rejected``) and the
+backlog bound (a shard holds ``streamMaxBacklog`` records its consumer has not consumed
+yet: ``engine.stats.shed``). The rule's kinesis action then fails (the rules engine logs
+it and runs the rule's errorAction, if any) and the record is dropped. Nothing waits, so
+a burst on ``chat/stream`` cannot hold up ``chat/out`` (other rules, another file), and
+the consumer's lag stays bounded by what it has to catch up on, not by the burst.
 
 Consumers start once the node is up (``node.ready``: their function publishes through
 the broker). Stop order (``node._stack`` unwinds last-in first-out, and the broker was
@@ -48,6 +50,15 @@ POLL_INTERVAL_S = 1.0
 #: Application setting that overrides every consumer's batching window (ms), for tests
 #: and the benchmark: ``[app] streamBatchingWindowMs = 50`` in the config file.
 WINDOW_SETTING = "streamBatchingWindowMs"
+#: Application setting: un-consumed records per shard before puts are shed (0: no bound).
+BACKLOG_SETTING = "streamMaxBacklog"
+#: Its default, in batches of the stream's largest consumer batch: four full batches wait
+#: at most, so a consumer that falls behind under a burst is at most four calls behind
+#: (about a second for the chat's 500-record batches at the rate its consumer reaches
+#: while the ingest saturates the core; bench/NOTES-stream.md), and what it shows is
+#: recent. Typing is worth nothing late.
+BACKLOG_BATCHES = 4
+MIN_BACKLOG = 1_000
 #: How often ``wait_caught_up`` looks at the checkpoints while a window is open.
 CAUGHT_UP_POLL_S = 0.01
 
@@ -66,9 +77,13 @@ class StreamRuntime:
     def stats(self) -> dict[str, Any]:
         """Counters for the benchmark and operators: puts accepted and dropped by the
         put gate, and per consumer its invocations, records and iterator age (ms)."""
+        engine = self.engine
         return {
-            "engine": asdict(self.engine.stats),
-            "consumers": {name: {**asdict(c.stats), "iterator_age_ms": c.iterator_age_ms()}
+            "engine": {**asdict(engine.stats),
+                       "max_backlog": engine.backlog_bound.max_per_shard},
+            "consumers": {name: {**asdict(c.stats), "iterator_age_ms": c.iterator_age_ms(),
+                                 "backlog": {sid: engine.backlog(c.stream, sid)
+                                             for sid in engine.shard_ids(c.stream)}}
                           for name, c in self.consumers.items()},
             "housekeeping": {"runs": self.housekeeping_runs,
                              "trimmed_records": self.trimmed_records,
@@ -115,19 +130,32 @@ class StreamRuntime:
         return True
 
 
+def max_backlog(streams: Any, settings: Any) -> int:
+    """Records per shard before puts are shed: ``[app] streamMaxBacklog`` if set (0: no
+    bound), else ``BACKLOG_BATCHES`` of the largest consumer batch (at least MIN_BACKLOG)."""
+    override = settings.get(BACKLOG_SETTING) if hasattr(settings, "get") else None
+    if override is not None:
+        if isinstance(override, bool) or not isinstance(override, int) or override < 0:
+            raise ConfigError(f"{BACKLOG_SETTING} must be a whole number of records, 0 for"
+                              f" no bound (got {override!r})")
+        return override
+    sizes = [c.batch_size for decl in streams.values() for c in decl.consumers]
+    return max([MIN_BACKLOG, *(BACKLOG_BATCHES * int(n) for n in sizes)])
+
+
 def open_engine(node: Any, data: Path) -> StreamEngine:
     cfg = node.cfg
     clock = getattr(node, "_clock", time.time)
+    bounds = {"clock": clock, "max_in_flight": MAX_IN_FLIGHT,
+              "max_backlog": max_backlog(node.app.streams, node.services.settings)}
     if cfg.stream_engine == "sqlite":
-        return create_stream_engine("sqlite", data / "stream.sqlite3", clock=clock,
-                                    max_in_flight=MAX_IN_FLIGHT)
+        return create_stream_engine("sqlite", data / "stream.sqlite3", **bounds)
     if cfg.stream_engine == "redis":
         if not cfg.redis_url:
             raise ConfigError("the redis stream engine needs redis_url")
-        return create_stream_engine("redis", cfg.redis_url, clock=clock,
-                                    max_in_flight=MAX_IN_FLIGHT)
+        return create_stream_engine("redis", cfg.redis_url, **bounds)
     if cfg.stream_engine == "memory":
-        return create_stream_engine("memory", clock=clock, max_in_flight=MAX_IN_FLIGHT)
+        return create_stream_engine("memory", **bounds)
     raise ConfigError(f"stream_engine: unknown engine {cfg.stream_engine!r}")
 
 

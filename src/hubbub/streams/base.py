@@ -73,6 +73,7 @@ class ShardLag:
 class StreamStats:
     accepted: int = 0  # records stored
     rejected: int = 0  # records refused because the put buffer was full (backpressure)
+    shed: int = 0  # records refused because their shard's un-consumed backlog is at its bound
     in_flight: int = 0
 
 
@@ -183,6 +184,68 @@ class PutGate:
             self.stats.accepted += n
 
 
+class BacklogBound:
+    """Bounds each shard's un-consumed backlog: records stored (or waiting to be) and not
+    yet consumed by the slowest attached consumer. A put that would pass ``max_per_shard``
+    on any of its shards is shed at once (``LimitExceeded``, counted in ``stats.shed``),
+    so ingest gives way before the consumer falls further behind: the chat drops stream
+    traffic first. 0 means no bound; a stream without an attached consumer is not bounded
+    (nobody here reads it).
+
+    Counted in this process: records put before it started (arrival before ``since``) are
+    not in ``stored``, so consuming them is not counted either; on several nodes (Redis)
+    each node bounds what it put itself.
+    """
+
+    def __init__(self, stats: StreamStats, max_per_shard: int = 0, since: float = 0.0) -> None:
+        self.stats = stats
+        self.max_per_shard = max_per_shard
+        self.since = since
+        self._stored: dict[tuple[str, int], int] = {}
+        self._consumed: dict[tuple[str, str, int], int] = {}
+        self._consumers: dict[str, set[str]] = {}
+
+    def attach(self, stream: str, consumer: str) -> None:
+        self._consumers.setdefault(stream, set()).add(consumer)
+
+    def detach(self, stream: str, consumer: str) -> None:
+        self._consumers.get(stream, set()).discard(consumer)
+
+    def backlog(self, stream: str, shard: int) -> int:
+        consumers = self._consumers.get(stream)
+        if not consumers:
+            return 0
+        done = min(self._consumed.get((stream, c, shard), 0) for c in consumers)
+        return max(0, self._stored.get((stream, shard), 0) - done)
+
+    def admit(self, stream: str, shards: Sequence[int]) -> None:
+        """Count a put of records to ``shards`` (one entry per record) or shed it whole."""
+        counts: dict[int, int] = {}
+        for i in shards:
+            counts[i] = counts.get(i, 0) + 1
+        if self.max_per_shard > 0 and self._consumers.get(stream):
+            for i, n in counts.items():
+                waiting = self.backlog(stream, i)
+                if waiting + n > self.max_per_shard:
+                    self.stats.shed += len(shards)
+                    raise LimitExceeded(
+                        f"stream {stream!r} shard {shard_id(i)} has {waiting} records not yet"
+                        f" consumed (bound {self.max_per_shard}); record shed")
+        for i, n in counts.items():
+            self._stored[(stream, i)] = self._stored.get((stream, i), 0) + n
+
+    def cancel(self, stream: str, shards: Sequence[int]) -> None:
+        """An admitted put was not stored after all."""
+        for i in shards:
+            self._stored[(stream, i)] -= 1
+
+    def consumed(self, stream: str, consumer: str, shard: int,
+                 records: Sequence[Record]) -> None:
+        n = sum(1 for r in records if r.arrival >= self.since)
+        key = (stream, consumer, shard)
+        self._consumed[key] = self._consumed.get(key, 0) + n
+
+
 class StreamEngine(Protocol):
     """Storage for streams. Every method validates input and raises ``BadRequest``."""
 
@@ -234,6 +297,23 @@ class StreamEngine(Protocol):
         ...
 
     def generation(self, stream: str, shard_id: str) -> int: ...
+
+    backlog_bound: BacklogBound
+
+    def attach_consumer(self, stream: str, consumer: str) -> None:
+        """Bound the stream's shards by this consumer's progress (``BacklogBound``)."""
+        ...
+
+    def detach_consumer(self, stream: str, consumer: str) -> None: ...
+
+    def consumed(self, stream: str, consumer: str, shard_id: str,
+                 records: Sequence[Record]) -> None:
+        """The consumer is done with ``records`` (checkpointed or discarded)."""
+        ...
+
+    def backlog(self, stream: str, shard_id: str) -> int:
+        """Records of the shard not yet consumed, as ``BacklogBound`` counts them."""
+        ...
 
 
 async def consumer_lag(engine: StreamEngine, stream: str, consumer: str,

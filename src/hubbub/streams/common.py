@@ -1,4 +1,5 @@
-"""What every stream engine shares: known streams, validation, the put gate and wake-ups.
+"""What every stream engine shares: known streams, validation, the put gate, the backlog
+bound and wake-ups.
 
 Wake-ups are in-process only: a put bumps the shard's generation and sets its
 ``asyncio.Event``, so a consumer of the same process sees the record without a polling
@@ -15,11 +16,14 @@ from collections.abc import Sequence
 
 from hubbub.errors import BadRequest
 from hubbub.streams.base import (
+    BacklogBound,
     Clock,
     PutGate,
     PutResult,
+    Record,
     StreamSpec,
     StreamStats,
+    check_consumer,
     check_spec,
     shard_id,
     shard_index,
@@ -35,12 +39,45 @@ class _Signal:
 
 
 class EngineCore:
-    def __init__(self, *, clock: Clock = time.time, max_in_flight: int = 10_000) -> None:
+    def __init__(self, *, clock: Clock = time.time, max_in_flight: int = 10_000,
+                 max_backlog: int = 0) -> None:
         self.clock = clock
         self.gate = PutGate(max_in_flight)
         self.stats: StreamStats = self.gate.stats
+        self.backlog_bound = BacklogBound(self.stats, max_backlog, since=clock())
         self._specs: dict[str, StreamSpec] = {}
         self._signals: dict[tuple[str, int], _Signal] = {}
+
+    def _admit(self, stream: str, shards: Sequence[int]) -> None:
+        """Shed the put if a shard's backlog is at its bound, else pass the put gate;
+        ``LimitExceeded`` either way, counted (``stats.shed``, ``stats.rejected``)."""
+        self.backlog_bound.admit(stream, shards)
+        try:
+            self.gate.acquire(len(shards))
+        except BaseException:
+            self.backlog_bound.cancel(stream, shards)
+            raise
+
+    def _settle(self, stream: str, shards: Sequence[int], stored: bool) -> None:
+        self.gate.release(len(shards), stored)
+        if not stored:
+            self.backlog_bound.cancel(stream, shards)
+
+    def attach_consumer(self, stream: str, consumer: str) -> None:
+        self.describe(stream)
+        self.backlog_bound.attach(stream, check_consumer(consumer))
+
+    def detach_consumer(self, stream: str, consumer: str) -> None:
+        self.backlog_bound.detach(stream, consumer)
+
+    def consumed(self, stream: str, consumer: str, shard_id: str,
+                 records: Sequence[Record]) -> None:
+        _, i = self._shard(stream, shard_id)
+        self.backlog_bound.consumed(stream, consumer, i, records)
+
+    def backlog(self, stream: str, shard_id: str) -> int:
+        _, i = self._shard(stream, shard_id)
+        return self.backlog_bound.backlog(stream, i)
 
     async def put_records(self, stream: str,
                           records: Sequence[tuple[str, bytes]]) -> list[PutResult]:
@@ -94,3 +131,44 @@ class EngineCore:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(sig.event.wait(), timeout)
         return sig.generation
+
+
+class TailCache:
+    """The newest records of one shard, in sequence order, as this process stored them.
+
+    Sequence numbers of an engine that numbers densely (SQLite: the shard's last number
+    plus one, in one writer) are consecutive here, so a read after sequence ``n`` is a
+    slice. A consumer near the tail then reads from memory: no reader-thread hop, no
+    query, which is what lets it keep up while the ingest keeps the loop busy. Holds at
+    most ``2 * size`` records (trimmed to ``size``).
+    """
+
+    __slots__ = ("_records", "_first", "_size")
+
+    def __init__(self, size: int) -> None:
+        self._records: list[Record] = []
+        self._first = 0  # sequence number (int) of _records[0]
+        self._size = size
+
+    def append(self, first: int, records: Sequence[Record]) -> None:
+        """Add ``records`` numbered ``first``, ``first + 1``, ...; a gap starts over."""
+        if not records:
+            return
+        if not self._records or first != self._first + len(self._records):
+            self._records, self._first = [], first
+        self._records.extend(records)
+        extra = len(self._records) - self._size
+        if extra > self._size:
+            del self._records[:extra]
+            self._first += extra
+
+    def read(self, after: int, limit: int, horizon: float) -> list[Record] | None:
+        """Up to ``limit`` records after sequence ``after`` that arrived at or after
+        ``horizon``; None when the cache does not reach back that far."""
+        if not self._records or after < self._first - 1:
+            return None
+        start = after - self._first + 1
+        records = self._records
+        while start < len(records) and records[start].arrival < horizon:
+            start += 1  # expired, not yet trimmed: invisible (as in the query)
+        return records[start:start + limit]

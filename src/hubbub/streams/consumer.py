@@ -4,6 +4,17 @@ Kinesis event shape, checkpoints, retries, and sends what keeps failing to a des
 One task per shard (one batch in flight per shard). A task waits for new records on the
 engine's in-process wake-up, so a record put in this process reaches the function without
 a polling delay; ``poll_interval`` bounds the wait for records put by other processes.
+
+Keeping up while the ingest keeps the event loop busy: every ``await`` of a shard task
+waits its turn behind all the connections' work of one loop iteration, so the task
+awaits as little per batch as it can. Reads near the tail come from the engine's memory
+(SQLite's tail cache). The checkpoint write is not awaited before the next batch: it
+goes in order behind the ingest's appends on the engine's writer while the next batch
+is read and delivered; the following checkpoint (and going idle, and stopping) waits for
+it first, so checkpoints stay in order and ``wait_caught_up`` still means "stored". A
+crash before it is stored delivers the batch again: at least once, as before. The shard
+task also tells the engine what it consumed, which is what bounds the backlog
+(``BacklogBound``): the ingest is shed before the consumer falls further behind.
 """
 
 from __future__ import annotations
@@ -46,6 +57,7 @@ class ConsumerStats:
     batches_failed: int = 0
     records_discarded: int = 0  # sent to the on-failure destination
     engine_errors: int = 0
+    checkpoint_errors: int = 0  # checkpoint writes that failed (the next one covers them)
     iterator_age_ms: dict[str, float] = field(default_factory=dict)  # per shard, last batch
 
 
@@ -83,11 +95,15 @@ class StreamConsumer:
         # shard -> engine generation it last went idle at (None: busy); for wait_caught_up
         self._idle: dict[str, int | None] = {}
         self._changed = asyncio.Event()
+        self._checkpoints: dict[str, asyncio.Task[None]] = {}  # per shard: its writer
+        self._wanted: dict[str, str] = {}  # per shard: checkpoint decided, not yet written
 
     async def start(self) -> None:
         if self._tasks:
             raise UsageError("consumer already started")
-        for sid in self.engine.shard_ids(self.stream):  # BadRequest if there is no stream
+        sids = self.engine.shard_ids(self.stream)  # BadRequest if there is no stream
+        self.engine.attach_consumer(self.stream, self.consumer)
+        for sid in sids:
             self._idle[sid] = None
             self._tasks.append(asyncio.create_task(
                 self._run_shard(sid), name=f"stream-consumer:{self.stream}:{sid}"))
@@ -101,6 +117,10 @@ class StreamConsumer:
         for t in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
+        for sid in list(self._checkpoints):  # a checkpoint already decided is kept
+            await self._checkpoint_written(sid)
+        if tasks:
+            self.engine.detach_consumer(self.stream, self.consumer)
 
     @property
     def running(self) -> bool:
@@ -141,6 +161,7 @@ class StreamConsumer:
             timeout = self.poll_interval
             if deadline is not None:
                 timeout = max(0.0, min(timeout, (deadline - self._now_ms()) / 1000.0))
+            await self._checkpoint_written(sid)
             self._set_idle(sid, seen)
             await self.engine.wait(self.stream, sid, seen, timeout)
             self._idle[sid] = None
@@ -213,9 +234,39 @@ class StreamConsumer:
                           self.source.function_name, len(decision.discarded.records),
                           decision.discarded.attempts)
         if decision.checkpoint is not None:
-            await self.engine.set_checkpoint(self.stream, self.consumer, batch.shard_id,
-                                             decision.checkpoint)
-            self.stats.records_checkpointed += _count_until(batch, decision.checkpoint)
+            done = _count_until(batch, decision.checkpoint)
+            self.engine.consumed(self.stream, self.consumer, batch.shard_id,
+                                 batch.records[:done])
+            self._checkpoint(batch.shard_id, decision.checkpoint)
+            self.stats.records_checkpointed += done
+
+    def _checkpoint(self, sid: str, sequence: str) -> None:
+        # The shard's writer task stores the newest checkpoint decided; one write per shard
+        # at a time, in order, and a newer one replaces one not yet started.
+        self._wanted[sid] = sequence
+        task = self._checkpoints.get(sid)
+        if task is None or task.done():
+            self._checkpoints[sid] = asyncio.create_task(
+                self._write_checkpoints(sid), name=f"stream-checkpoint:{self.stream}:{sid}")
+
+    async def _write_checkpoints(self, sid: str) -> None:
+        while sid in self._wanted:
+            sequence = self._wanted.pop(sid)
+            try:
+                await self.engine.set_checkpoint(self.stream, self.consumer, sid, sequence)
+            except Exception:
+                # The batch stays delivered; the shard's next checkpoint covers it, and a
+                # restart before that delivers it again (at least once).
+                self.stats.checkpoint_errors += 1
+                log.exception("stream consumer %s: checkpoint on %s/%s", self.consumer,
+                              self.stream, sid)
+
+    async def _checkpoint_written(self, sid: str) -> None:
+        """Wait until the checkpoints decided for ``sid`` are stored (or failed)."""
+        task = self._checkpoints.get(sid)
+        if task is not None and not task.done():
+            # shielded: cancelling the shard task must not cancel a write already queued
+            await asyncio.shield(task)
 
     def iterator_age_ms(self) -> dict[str, float]:
         """Per shard, the age of the last record of the latest batch (Lambda's IteratorAge)."""

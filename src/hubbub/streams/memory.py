@@ -26,8 +26,9 @@ from hubbub.streams.common import EngineCore
 class MemoryStreamEngine(EngineCore):
     """Streams in lists; ``clock`` returns epoch seconds (arrival times, retention)."""
 
-    def __init__(self, *, clock: Clock = time.time, max_in_flight: int = 10_000) -> None:
-        super().__init__(clock=clock, max_in_flight=max_in_flight)
+    def __init__(self, *, clock: Clock = time.time, max_in_flight: int = 10_000,
+                 max_backlog: int = 0) -> None:
+        super().__init__(clock=clock, max_in_flight=max_in_flight, max_backlog=max_backlog)
         self._shards: dict[tuple[str, int], list[Record]] = {}
         self._seqs: dict[tuple[str, int], list[int]] = {}
         self._last: dict[tuple[str, int], int] = {}
@@ -47,10 +48,10 @@ class MemoryStreamEngine(EngineCore):
                           records: Sequence[tuple[str, bytes]]) -> list[PutResult]:
         spec = self.describe(stream)
         checked = check_records(records)
-        self.gate.acquire(len(checked))
+        shards = [shard_for_key(pk, spec.shard_count) for pk, _ in checked]
+        self._admit(stream, shards)
         now, out, touched = self.clock(), [], set()
-        for pk, data in checked:
-            i = shard_for_key(pk, spec.shard_count)
+        for (pk, data), i in zip(checked, shards, strict=True):
             n = self._last.get((stream, i), 0) + 1
             self._last[(stream, i)] = n
             seq = format_sequence(n)
@@ -59,7 +60,7 @@ class MemoryStreamEngine(EngineCore):
             self._seqs.setdefault((stream, i), []).append(n)
             out.append(PutResult(shard_id(i), seq))
             touched.add(i)
-        self.gate.release(len(checked), stored=True)
+        self._settle(stream, shards, stored=True)
         self._notify(stream, touched)
         return out
 

@@ -60,10 +60,10 @@ class RedisStreamEngine(EngineCore):
     """Streams in Redis at ``url``; keys start with ``prefix``."""
 
     def __init__(self, url: str, *, clock: Clock = time.time, max_in_flight: int = 10_000,
-                 prefix: str = "hubbub:") -> None:
+                 max_backlog: int = 0, prefix: str = "hubbub:") -> None:
         if aioredis is None:
             raise UsageError("the redis stream engine needs redis: pip install hubbub[redis]")
-        super().__init__(clock=clock, max_in_flight=max_in_flight)
+        super().__init__(clock=clock, max_in_flight=max_in_flight, max_backlog=max_backlog)
         self._url = url
         self._prefix = prefix
         self._redis: Any = None
@@ -110,7 +110,7 @@ class RedisStreamEngine(EngineCore):
         checked = check_records(records)
         now = repr(self.clock())
         shards = [shard_for_key(pk, spec.shard_count) for pk, _ in checked]
-        self.gate.acquire(len(checked))
+        self._admit(stream, shards)
         stored = False
         try:
             fut: _Fut = asyncio.get_running_loop().create_future()
@@ -120,7 +120,7 @@ class RedisStreamEngine(EngineCore):
             ids = await fut
             stored = True
         finally:
-            self.gate.release(len(checked), stored)
+            self._settle(stream, shards, stored)
         self._notify(stream, set(shards))
         return [PutResult(shard_id(i), _seq(e)) for i, e in zip(shards, ids, strict=True)]
 

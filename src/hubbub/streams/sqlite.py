@@ -2,17 +2,30 @@
 
 Puts go through ``hubbub.tables.sqlite_writer.SqliteWriter``: a put returns once its
 record is committed to the WAL (synchronous=NORMAL), so an accepted record survives
-SIGKILL, and concurrent puts share one commit. Each shard's last sequence number is kept
-in ``shards`` and bumped in the same transaction, so numbers never go back, even after
-every record was trimmed. Use a file of its own (not the tables' file): both would
-otherwise contend for SQLite's single writer lock.
+SIGKILL. Concurrent puts are coalesced before they reach the writer: while one append is
+being committed, the puts that arrive queue here and then go as one job (one read and
+one update of each shard's counter, one ``executemany`` for all their rows) in one
+transaction. Per record that is one row insert instead of a job with its own savepoint,
+counter read and update, which under a burst was most of the writer thread's work (and
+its GIL time, taken from the event loop). Each shard's last sequence number is kept in
+``shards`` and bumped in the same transaction, so numbers never go back, even after
+every record was trimmed, and they are dense (one more per record).
+
+The records this process stored are also kept in a ``TailCache`` per shard, so a
+consumer near the tail reads them from memory. Use a file of its own (not the tables'
+file): both would otherwise contend for SQLite's single writer lock. One process owns
+the file (the cache assumes nobody else appends).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from hubbub.streams.base import (
@@ -29,7 +42,7 @@ from hubbub.streams.base import (
     shard_for_key,
     shard_id,
 )
-from hubbub.streams.common import EngineCore
+from hubbub.streams.common import EngineCore, TailCache
 from hubbub.tables.sqlite_writer import SqliteWriter
 
 SCHEMA = """
@@ -48,21 +61,60 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 """
 
 
+@dataclass
+class _Put:
+    stream: str
+    rows: list[tuple[int, str, bytes]]  # (shard, partition key, data)
+    arrival: float
+    future: asyncio.Future[list[PutResult]]
+
+
+def _append(puts: list[_Put], conn: sqlite3.Connection) -> list[list[int]]:
+    """One job for many puts: each put's sequence numbers (ints), in put order."""
+    last: dict[tuple[str, int], int] = {}
+    for key in {(p.stream, r[0]) for p in puts for r in p.rows}:
+        (last[key],) = conn.execute("SELECT last_seq FROM shards WHERE stream = ?"
+                                    " AND shard = ?", key).fetchone()
+    out, values = [], []
+    for p in puts:
+        seqs = []
+        for i, pk, data in p.rows:
+            n = last[(p.stream, i)] = last[(p.stream, i)] + 1
+            values.append((p.stream, i, n, pk, data, p.arrival))
+            seqs.append(n)
+        out.append(seqs)
+    conn.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", values)
+    conn.executemany("UPDATE shards SET last_seq = ? WHERE stream = ? AND shard = ?",
+                     [(n, stream, i) for (stream, i), n in last.items()])
+    return out
+
+
 class SqliteStreamEngine(EngineCore):
     """Streams in one SQLite file at ``path``; ``max_in_flight`` bounds records waiting
-    for a commit (beyond it puts raise ``LimitExceeded``); ``power_safe``: synchronous=FULL."""
+    for a commit (beyond it puts raise ``LimitExceeded``); ``max_backlog`` bounds each
+    shard's un-consumed records (``BacklogBound``; 0: no bound); ``power_safe``:
+    synchronous=FULL; ``tail_cache`` records per shard kept in memory for readers."""
 
     def __init__(self, path: Path | str, *, clock: Clock = time.time,
-                 max_in_flight: int = 10_000, power_safe: bool = False,
-                 max_batch: int = 1000) -> None:
-        super().__init__(clock=clock, max_in_flight=max_in_flight)
+                 max_in_flight: int = 10_000, max_backlog: int = 0, power_safe: bool = False,
+                 max_batch: int = 1000, tail_cache: int = 10_000) -> None:
+        super().__init__(clock=clock, max_in_flight=max_in_flight, max_backlog=max_backlog)
         self.writer = SqliteWriter(path, schema=SCHEMA, power_safe=power_safe,
                                    max_batch=max_batch)
+        self.appends = 0  # append jobs committed (each holds one or more puts)
+        self._queue: list[_Put] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._tails: dict[tuple[str, int], TailCache] = {}
+        self._tail_size = tail_cache
 
     async def open(self) -> None:
         await self.writer.start()
 
     async def close(self) -> None:
+        if self._flusher is not None:  # queued puts have callers waiting on them
+            with contextlib.suppress(Exception):
+                await self._flusher
+            self._flusher = None
         await self.writer.close()
 
     async def create_stream(self, spec: StreamSpec) -> None:
@@ -86,32 +138,51 @@ class SqliteStreamEngine(EngineCore):
         spec = self.describe(stream)
         checked = check_records(records)
         rows = [(shard_for_key(pk, spec.shard_count), pk, data) for pk, data in checked]
-        now = self.clock()
-
-        def job(conn: sqlite3.Connection) -> list[PutResult]:
-            last: dict[int, int] = {}
-            for i in {r[0] for r in rows}:  # one read and one update per shard, not per record
-                (last[i],) = conn.execute("SELECT last_seq FROM shards WHERE stream = ?"
-                                          " AND shard = ?", (stream, i)).fetchone()
-            out, values = [], []
-            for i, pk, data in rows:
-                last[i] += 1
-                values.append((stream, i, last[i], pk, data, now))
-                out.append(PutResult(shard_id(i), format_sequence(last[i])))
-            conn.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", values)
-            conn.executemany("UPDATE shards SET last_seq = ? WHERE stream = ? AND shard = ?",
-                             [(n, stream, i) for i, n in last.items()])
-            return out
-
-        self.gate.acquire(len(rows))
+        shards = [r[0] for r in rows]
+        self._admit(stream, shards)
         stored = False
         try:
-            results = await self.writer.write(job)
+            fut: asyncio.Future[list[PutResult]] = asyncio.get_running_loop().create_future()
+            self._queue.append(_Put(stream, rows, self.clock(), fut))
+            if self._flusher is None or self._flusher.done():
+                self._flusher = asyncio.create_task(self._flush(), name="stream-append")
+            results = await fut
             stored = True
         finally:
-            self.gate.release(len(rows), stored)
-        self._notify(stream, {r[0] for r in rows})
+            self._settle(stream, shards, stored)
         return results
+
+    async def _flush(self) -> None:
+        # One append job in flight: the puts that arrive while it commits wait here and
+        # go together in the next one (group commit, coalesced into one job).
+        while self._queue:
+            puts, self._queue = self._queue, []
+            try:
+                seqs = await self.writer.write(partial(_append, puts))
+            except Exception as e:  # the transaction failed: nothing of it is stored
+                for p in puts:
+                    if not p.future.done():
+                        p.future.set_exception(e)
+                continue
+            self.appends += 1
+            touched: dict[str, set[int]] = {}
+            for p, ns in zip(puts, seqs, strict=True):
+                self._remember(p, ns)
+                touched.setdefault(p.stream, set()).update(r[0] for r in p.rows)
+                if not p.future.done():
+                    p.future.set_result([PutResult(shard_id(r[0]), format_sequence(n))
+                                         for r, n in zip(p.rows, ns, strict=True)])
+            for stream, shards in touched.items():
+                self._notify(stream, shards)
+
+    def _remember(self, put: _Put, seqs: list[int]) -> None:
+        if self._tail_size <= 0:
+            return
+        for (i, pk, data), n in zip(put.rows, seqs, strict=True):
+            tail = self._tails.get((put.stream, i))
+            if tail is None:
+                tail = self._tails[(put.stream, i)] = TailCache(self._tail_size)
+            tail.append(n, [Record(shard_id(i), format_sequence(n), pk, data, put.arrival)])
 
     async def read(self, stream: str, shard_id: str, after_sequence: str | None,
                    limit: int) -> list[Record]:
@@ -119,6 +190,11 @@ class SqliteStreamEngine(EngineCore):
         limit = check_limit(limit)
         after = parse_sequence(after_sequence) if after_sequence is not None else 0
         horizon = self.clock() - spec.retention_seconds
+        tail = self._tails.get((stream, i))
+        if tail is not None and after_sequence is not None:
+            cached = tail.read(after, limit, horizon)
+            if cached is not None:
+                return cached
         sid = shard_id
         rows = await self.writer.read(lambda conn: conn.execute(
             "SELECT seq, partition_key, data, arrival FROM records WHERE stream = ?"
