@@ -87,6 +87,9 @@ class Env:
     context: dict[str, Any] = field(default_factory=dict)
     transitions: int = 0
     max_events: int = 1_000_000
+    #: Give each Task a ``$$.Task.Token``. TestState gives none (recorded: its context
+    #: object has no Task unless the caller's ``context`` has one).
+    task_tokens: bool = True
 
 
 def error_matches(names: list[str], error: str | None) -> bool:

@@ -24,6 +24,9 @@ MAX_WAIT_SECONDS = 2**31 - 1
 class Dialect(Protocol):
     lang: str
     ctx: dict[str, Any]
+    #: TestState's inspection data: when a dict, each processing step records its value
+    #: under AWS's key (afterInputPath, afterParameters, result, ...); None otherwise.
+    inspect: dict[str, Any] | None
 
     def effective_input(self, state: dict[str, Any], doc: Any) -> Any: ...
     def resource(self, state: dict[str, Any], doc: Any) -> str: ...
@@ -59,17 +62,25 @@ class JsonPath:
         self.ctx = ctx
         self.variables = variables
         self.rng = rng
+        self.inspect: dict[str, Any] | None = None
 
     def scope(self, doc: Any) -> Scope:
         return Scope(doc, self.ctx, self.variables, self.rng)
 
+    def _note(self, key: str, value: Any) -> None:
+        if self.inspect is not None:
+            self.inspect[key] = value
+
     def _input(self, state: dict[str, Any], doc: Any) -> Any:
-        return payload.select_path(doc, state.get("InputPath", "$"), self.scope(doc))
+        eff = payload.select_path(doc, state.get("InputPath", "$"), self.scope(doc))
+        self._note("afterInputPath", eff)
+        return eff
 
     def effective_input(self, state: dict[str, Any], doc: Any) -> Any:
         eff = self._input(state, doc)
         if "Parameters" in state:
             eff = payload.template(state["Parameters"], self.scope(eff))
+        self._note("afterParameters", eff)
         return eff
 
     def resource(self, state: dict[str, Any], doc: Any) -> str:
@@ -97,11 +108,15 @@ class JsonPath:
             assigned = self._assign(state, eff)
             return payload.select_path(eff, state.get("OutputPath", "$"), self.scope(eff)), \
                 assigned
+        if state.get("Type") == "Task":  # recorded: TestState shows a raw result for Tasks only
+            self._note("result", result)
         if "ResultSelector" in state:
             result = payload.template(state["ResultSelector"], self.scope(result))
+        self._note("afterResultSelector", result)
         # Assign sees the state's result as ``$`` (after ResultSelector) [ASL variables].
         assigned = self._assign(state, result)
         out = payload.result_path(doc, result, state.get("ResultPath"), "ResultPath" not in state)
+        self._note("afterResultPath", out)
         out = payload.select_path(out, state.get("OutputPath", "$"), self.scope(out))
         return out, assigned
 
@@ -111,10 +126,20 @@ class JsonPath:
         return payload.assign(state["Assign"], self.scope(doc))
 
     def pass_state(self, state: dict[str, Any], doc: Any) -> tuple[Any, dict[str, Any]]:
-        eff = self.effective_input(state, doc)
-        result = state["Result"] if "Result" in state else eff
+        if "Result" in state:
+            # Recorded (TestState): a Pass with a Result reports the Result, not the
+            # InputPath/Parameters steps it still evaluates.
+            noting, self.inspect = self.inspect, None
+            self.effective_input(state, doc)
+            self.inspect = noting
+            result = state["Result"]
+            self._note("result", result)
+        else:
+            result = self.effective_input(state, doc)
+        self._note("afterResultSelector", result)
         assigned = self._assign(state, result)
         out = payload.result_path(doc, result, state.get("ResultPath"), "ResultPath" not in state)
+        self._note("afterResultPath", out)
         return payload.select_path(out, state.get("OutputPath", "$"), self.scope(out)), assigned
 
     def plain_output(self, state: dict[str, Any], doc: Any) -> Any:
@@ -123,6 +148,7 @@ class JsonPath:
 
     def fail_fields(self, state: dict[str, Any], doc: Any) -> tuple[str | None, str | None]:
         sc = self.scope(doc)
+        self._note("afterInputPath", doc)  # a Fail state has no InputPath
         error = state.get("Error")
         cause = state.get("Cause")
         if "ErrorPath" in state:
@@ -185,10 +211,10 @@ class JsonPath:
         path = state.get("ItemsPath", "$")
         items = payload.select_path(eff, path, self.scope(eff))
         if not isinstance(items, list):
-            raise StatesError(
-                "States.Runtime",
-                f"Invalid input to Map state: ItemsPath '{path}' does not reference an array: "
-                f"{dumps(items)}")
+            # AWS's text (recorded by TestState); a context path is shown relative to $$.
+            shown = path[1:] if path.startswith("$$") else path
+            raise StatesError("States.Runtime", f'Reference path "{shown}" must point to array.')
+        self._note("afterItemsPath", items)
         return eff, items
 
     def map_item_input(self, state: dict[str, Any], eff: Any, item: Any, index: int) -> Any:

@@ -49,3 +49,9 @@ class InvalidDefinition(BadRequest):
         text = f"Invalid State Machine Definition: '{first}'" if first else "invalid definition"
         super().__init__(text)
         self.diagnostics = diagnostics
+
+
+class InvalidStateTest(BadRequest):
+    """A TestState request that cannot run: bad JSON in ``input``/``mock``/``context``/
+    ``variables``, an unknown state name or inspection level, a mock the state cannot
+    take (AWS answers these with ValidationException or InvalidExecutionInput)."""

@@ -79,6 +79,7 @@ class JSONata:
         self.ctx = ctx
         self.variables = variables
         self.rng = rng
+        self.inspect: dict[str, Any] | None = None
 
     # -- evaluation -------------------------------------------------------------------
 
@@ -127,7 +128,10 @@ class JSONata:
     def effective_input(self, state: dict[str, Any], doc: Any) -> Any:
         if "Arguments" not in state:
             return doc
-        return self.value(state["Arguments"], self._states(doc), "Arguments")
+        args = self.value(state["Arguments"], self._states(doc), "Arguments")
+        if self.inspect is not None:
+            self.inspect["afterArguments"] = args
+        return args
 
     def resource(self, state: dict[str, Any], doc: Any) -> str:
         return str(state["Resource"])
@@ -140,6 +144,8 @@ class JSONata:
     def finish(self, state: dict[str, Any], doc: Any, result: Any,
                result_is_input: bool = False) -> tuple[Any, dict[str, Any]]:
         states = self._states(doc) if result_is_input else self._states(doc, result=result)
+        if self.inspect is not None and state.get("Type") == "Task":
+            self.inspect["result"] = result
         assigned = self._assign(state.get("Assign"), states)
         if "Output" in state:
             return self.value(state["Output"], states, "Output"), assigned

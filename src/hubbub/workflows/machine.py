@@ -76,7 +76,7 @@ def run_states(block: dict[str, Any], doc: Any, frame: Frame) -> Branch:
         d = dialects.for_language(lang, ctx, frame.variables, frame.env.rng)
         try:
             output, nxt = yield from _run_with_retry(state, name, doc, d, frame, ctx)
-            text = _check_size(output, name)
+            text = check_size(output, name)
         except StatesError as exc:
             quiet = exc.quiet
             if exc.error in _LOCATED_ERRORS and not exc.located:
@@ -96,12 +96,7 @@ def run_states(block: dict[str, Any], doc: Any, frame: Frame) -> Branch:
             catcher = _find_catcher(state, exc)
             if catcher is None:
                 raise exc from None
-            err_out: dict[str, Any] = {"Error": exc.error}
-            # Recorded: a timeout has no cause, yet its Catch output says "" (other
-            # failures without a cause give null).
-            err_out["Cause"] = "" if exc.cause is None and exc.error == "States.Timeout" \
-                else exc.cause
-            output = d.catch_output(catcher, doc, err_out)
+            output = d.catch_output(catcher, doc, error_output(exc))
             nxt = catcher["Next"]
             text = dumps(output)
         # Recorded quirk: MapStateExited points at the event before MapStateSucceeded.
@@ -123,7 +118,25 @@ def _locate(exc: StatesError, name: str, entered: int) -> StatesError:
     )
 
 
-def _check_size(output: Any, name: str) -> str:
+def error_output(exc: StatesError) -> dict[str, Any]:
+    """What a Catch hands on: ``{"Error", "Cause"}``."""
+    # Recorded: a timeout has no cause, yet its Catch output says "" (other failures
+    # without a cause give null).
+    cause = "" if exc.cause is None and exc.error == "States.Timeout" else exc.cause
+    return {"Error": exc.error, "Cause": cause}
+
+
+def retry_delay(retrier: dict[str, Any], retries: int) -> float:
+    """Seconds before retry number ``retries + 1`` (ASL spec, "Retrying after error"),
+    without jitter."""
+    delay = retrier.get("IntervalSeconds", 1) * retrier.get("BackoffRate", 2.0) ** retries
+    if "MaxDelaySeconds" in retrier:
+        delay = min(delay, retrier["MaxDelaySeconds"])
+    return float(delay)
+
+
+def check_size(output: Any, name: str) -> str:
+    """``output`` as JSON text; States.DataLimitExceeded past the payload quota."""
     text = dumps(output)
     if len(text) * 4 > MAX_PAYLOAD and len(text.encode()) > MAX_PAYLOAD:
         raise StatesError(
@@ -153,7 +166,7 @@ def _run_with_retry(
     retry_count = 0
     while True:
         try:
-            return (yield from _run_state(state, name, doc, d, frame))
+            return (yield from run_state(state, name, doc, d, frame))
         except StatesError as exc:
             if exc.error == "States.Runtime":
                 raise
@@ -163,9 +176,7 @@ def _run_with_retry(
                     if n >= r.get("MaxAttempts", 3):
                         raise
                     attempts[i] = n + 1
-                    delay = r.get("IntervalSeconds", 1) * r.get("BackoffRate", 2.0) ** n
-                    if "MaxDelaySeconds" in r:
-                        delay = min(delay, r["MaxDelaySeconds"])
+                    delay = retry_delay(r, n)
                     if r.get("JitterStrategy") == "FULL":
                         delay = frame.env.rng.uniform(0, delay)
                     yield WaitUntil(frame.env.clock() + delay)
@@ -176,9 +187,11 @@ def _run_with_retry(
                 raise
 
 
-def _run_state(
+def run_state(
     state: dict[str, Any], name: str, doc: Any, d: dialects.Dialect, frame: Frame
 ) -> Branch:
+    """One attempt at one state; returns (output, next state name or None). Failures
+    raise StatesError; Retry and Catch are the caller's."""
     kind = state["Type"]
     nxt = _next_of(state)
     if kind == "Pass":
@@ -205,8 +218,10 @@ def _run_state(
     if kind == "Task":
         # $$.Task.Token: the callback token (we never wait for callbacks, but definitions
         # written for AWS pass it along).
-        token = f"{frame.env.context['Execution']['Name']}-{len(frame.env.history.events)}"
-        d.ctx["Task"] = {"Token": token}
+        if frame.env.task_tokens:
+            execution = frame.env.context.get("Execution") or {}
+            d.ctx["Task"] = {"Token": f"{execution.get('Name', 'execution')}-"
+                                      f"{len(frame.env.history.events)}"}
         task_input = d.effective_input(state, doc)
         resource = d.resource(state, doc)
         timeout = d.timeout(state, doc)
@@ -256,4 +271,5 @@ def child_frame(frame: Frame, block: dict[str, Any], lang: str) -> Frame:
     return _child(frame, block, lang)
 
 
-__all__ = ["Frame", "RunTask", "run_states"]
+__all__ = ["Frame", "RunTask", "check_size", "error_output", "retry_delay", "run_state",
+           "run_states"]

@@ -23,15 +23,7 @@ def run_map(state: dict[str, Any], name: str, doc: Any, d: Dialect, frame: Frame
     from hubbub.workflows.machine import child_frame, run_states
 
     eff, items = d.map_items(state, doc)
-    max_conc = d.number_field(state, doc, "MaxConcurrency") or 0
-    tol_count = d.number_field(state, doc, "ToleratedFailureCount")
-    tol_pct = d.number_field(state, doc, "ToleratedFailurePercentage")
-    if tol_count is not None and tol_count < 0:
-        raise StatesError("States.Runtime", "ToleratedFailureCount cannot be negative.",
-                          quiet=True)
-    if tol_pct is not None and not 0 <= tol_pct <= 100:
-        raise StatesError("States.Runtime",
-                          "ToleratedFailurePercentage must be between 0 and 100.", quiet=True)
+    max_conc, tol_count, tol_pct = map_settings(state, doc, d)
     processor = state.get("ItemProcessor") or state.get("Iterator")
     if processor is None:
         raise StatesError("States.Runtime", "Map state without ItemProcessor")
@@ -63,7 +55,7 @@ def run_map(state: dict[str, Any], name: str, doc: Any, d: Dialect, frame: Frame
         child.event("MapIterationSucceeded", {"index": index, "name": name})
         return out
 
-    allowed = _allowed_failures(len(items), tol_count, tol_pct)
+    allowed = allowed_failures(len(items), tol_count, tol_pct)
     gens = tuple(iteration(i, x) for i, x in enumerate(inputs))
     outcomes: list[BranchOutcome | None] = yield RunBranches(gens, int(max_conc), allowed)
     failures = [o for o in outcomes if o is not None and not o.ok]
@@ -82,7 +74,23 @@ def run_map(state: dict[str, Any], name: str, doc: Any, d: Dialect, frame: Frame
     return [o.value if o is not None and o.ok else None for o in outcomes]
 
 
-def _allowed_failures(n: int, count: Any, pct: Any) -> int:
+def map_settings(state: dict[str, Any], doc: Any, d: Dialect) -> tuple[Any, Any, Any]:
+    """(MaxConcurrency (0: unbounded), ToleratedFailureCount, ToleratedFailurePercentage),
+    the last two None when not set; bad values fail with States.Runtime."""
+    max_conc = d.number_field(state, doc, "MaxConcurrency") or 0
+    tol_count = d.number_field(state, doc, "ToleratedFailureCount")
+    tol_pct = d.number_field(state, doc, "ToleratedFailurePercentage")
+    if tol_count is not None and tol_count < 0:
+        raise StatesError("States.Runtime", "ToleratedFailureCount cannot be negative.",
+                          quiet=True)
+    if tol_pct is not None and not 0 <= tol_pct <= 100:
+        raise StatesError("States.Runtime",
+                          "ToleratedFailurePercentage must be between 0 and 100.", quiet=True)
+    return max_conc, tol_count, tol_pct
+
+
+def allowed_failures(n: int, count: Any, pct: Any) -> int:
+    """How many of ``n`` iterations may fail under ToleratedFailureCount/Percentage."""
     allowed = 0
     if count is not None:
         allowed = max(allowed, int(count))
