@@ -38,6 +38,8 @@ async def start_fanout(node: Any, *, node_id: str | None = None,
         return None
     if cfg.fanout != "redis":
         raise ConfigError(f"fanout: unknown fan-out {cfg.fanout!r}")
+    options.setdefault("heartbeat_interval", cfg.heartbeat_interval)
+    options.setdefault("node_timeout", cfg.node_timeout)
     fanout = create_fanout("redis", cfg.redis_url, node_id=node_id or new_node_id(),
                            **options)
     await fanout.start(node.broker)

@@ -28,6 +28,11 @@ loaded at start and after every reconnect.
 
 While Redis is unreachable, local delivery goes on; what could not be shared is counted
 in ``unshared``, and both connections retry with exponential backoff.
+
+Liveness (reaper.py, registry.py): the node beats in Redis and records the client ids it
+holds (``hubbub:clients:{node}``, written in the sender's pipeline, in the order of its
+lifecycle events, rewritten whole after an outage); the survivors publish a dead node's
+clients' CONNECTION_LOST disconnects.
 """
 
 from __future__ import annotations
@@ -36,7 +41,8 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from hubbub.broker.broker import Broker
@@ -51,6 +57,9 @@ from hubbub.fanout.codec import (
     encode_message,
 )
 from hubbub.fanout.inbound import Inbound
+from hubbub.fanout.reaper import Reaper
+from hubbub.fanout.records import ClientRecords, close_all
+from hubbub.fanout.registry import RedisRegistry
 from hubbub.fanout.takeover import Ownership
 
 try:
@@ -94,6 +103,9 @@ return 1
 """
 #: Retained topics changed while they could not be shared, written back on reconnect.
 MAX_DIRTY = 10_000
+#: Liveness defaults (Config.heartbeat_interval, Config.node_timeout), seconds.
+HEARTBEAT_INTERVAL = 2.0
+NODE_TIMEOUT = 10.0
 
 
 class RedisFanout:
@@ -103,7 +115,10 @@ class RedisFanout:
                  retained_key: str = "hubbub:retained", max_pending: int = MAX_PENDING,
                  max_pending_bytes: int = MAX_PENDING_BYTES,
                  max_batch_bytes: int = MAX_BATCH_BYTES,
-                 backoff: tuple[float, float] = BACKOFF) -> None:
+                 backoff: tuple[float, float] = BACKOFF,
+                 heartbeat_interval: float = HEARTBEAT_INTERVAL,
+                 node_timeout: float = NODE_TIMEOUT,
+                 clock: Callable[[], float] | None = None) -> None:
         if aioredis is None:
             raise UsageError("the redis fan-out needs redis: pip install hubbub[redis]")
         if not url:
@@ -116,6 +131,13 @@ class RedisFanout:
         self._max_pending_bytes = max_pending_bytes
         self._max_batch_bytes = max_batch_bytes
         self._backoff = backoff
+        if not 0 < heartbeat_interval < node_timeout:
+            raise ConfigError("heartbeat_interval: more than 0 and less than node_timeout")
+        self._heartbeat = heartbeat_interval
+        self._node_timeout = node_timeout
+        self._clock = clock
+        self.reaper: Reaper | None = None
+        self._registry: RedisRegistry | None = None
         self._broker: Broker | None = None
         self._inbound: Inbound | None = None
         self._pub: Any = None
@@ -127,6 +149,7 @@ class RedisFanout:
         self._wake = asyncio.Event()
         self._seq = 0
         self._ownership = Ownership(node_id)
+        self._records = ClientRecords(self._ownership, node_id)
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._idle = asyncio.Event()  # nothing pending and nothing being written
@@ -166,10 +189,25 @@ class RedisFanout:
         except _DOWN as exc:
             await self._close_clients()
             raise ConfigError(f"redis fan-out: cannot reach {self._url}: {exc}") from None
+        self._registry = RedisRegistry(self._pub)
+        self.reaper = Reaper(
+            self._registry, self._node, clock=self._clock or getattr(broker, "clock", time.time),
+            interval=self._heartbeat, timeout=self._node_timeout,
+            publish=lambda events: self._records.publish_lost(broker, events),
+            close_all=lambda: close_all(broker), resync=self._resync,
+            held_here=self._ownership.since, counters=self.counters, errors=_DOWN)
+        try:
+            await self.reaper.tick()  # registered before the first client connects
+        except _DOWN as exc:
+            with contextlib.suppress(*_DOWN):
+                await pubsub.aclose()
+            await self._close_clients()
+            raise ConfigError(f"redis fan-out: cannot reach {self._url}: {exc}") from None
         self.publishing.set()
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._send_loop(), name="hubbub-fanout-send"),
-                       loop.create_task(self._receive_loop(pubsub), name="hubbub-fanout-recv")]
+                       loop.create_task(self._receive_loop(pubsub), name="hubbub-fanout-recv"),
+                       loop.create_task(self.reaper.run(), name="hubbub-fanout-liveness")]
 
     async def stop(self) -> None:
         if self.publishing.is_set() and not self._idle.is_set():
@@ -189,6 +227,11 @@ class RedisFanout:
         if self._pubsub is not None:
             with contextlib.suppress(*_DOWN):
                 await self._pubsub.aclose()
+        if self._registry is not None:
+            # A clean stop is not a death: no one publishes our clients' ends (the
+            # broker's shutdown did, with SERVER_INITIATED_DISCONNECT).
+            with contextlib.suppress(*_DOWN):
+                await asyncio.wait_for(self._registry.leave(self._node), STOP_FLUSH_S)
         self._drop_pending()
         await self._close_clients()
 
@@ -208,8 +251,10 @@ class RedisFanout:
     # --- send -------------------------------------------------------------------------
 
     def on_publish(self, msg: Message, origin: Identity | None) -> Awaitable[None] | None:
-        if origin is None and msg.topic.startswith(RESERVED_PREFIX):
-            self._ownership.local(msg.topic, msg.payload)
+        if origin is None and msg.topic.startswith(RESERVED_PREFIX) and \
+                self._records.own_event(msg.topic, msg.payload, self.publishing.is_set()):
+            self._wake.set()
+            self._idle.clear()
         if self._stopping or not self.publishing.is_set() \
                 or len(self._pending) >= self._max_pending \
                 or self._pending_bytes >= self._max_pending_bytes:
@@ -228,18 +273,24 @@ class RedisFanout:
             self._acked = asyncio.get_running_loop().create_future()
         return self._acked
 
+    def _resync(self) -> None:
+        self._records.reset = True
+        self._wake.set()
+        self._idle.clear()
+
     async def _send_loop(self) -> None:
         while not self._stopping:
-            if not self._pending:
+            if not (self._pending or self._records.pending):
                 self._idle.set()
                 await self._wake.wait()
             self._wake.clear()
-            while self._pending and not self._stopping:
+            while (self._pending or self._records.pending) and not self._stopping:
                 items, done = self._pending, self._acked
                 self._pending, self._pending_bytes, self._acked = [], 0, None
                 try:
                     await self._send(items)
                 except _DOWN as exc:
+                    self._records.lost()
                     self.publishing.clear()
                     self.counters["unshared"] += len(items)
                     self._mark_dirty(items + self._pending)
@@ -257,6 +308,11 @@ class RedisFanout:
     async def _send(self, items: list[tuple[bytes, str | None]]) -> None:
         """Everything pending, in order, in one pipelined round trip."""
         pipe = self._pub.pipeline(transaction=False)
+        assert self._registry is not None
+        self._records.queue(self._registry, pipe)
+        if not items:
+            await pipe.execute()
+            return
         batch: list[bytes] = []
         size = 0
         count = 0

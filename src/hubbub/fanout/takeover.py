@@ -42,9 +42,24 @@ class Ownership:
         self.node = node
         #: client id -> (connected timestamp ms, versionNumber); as many as connections
         self._since: dict[str, tuple[int, int]] = {}
+        #: client id -> its connected event (the record other nodes reap if we die)
+        self._events: dict[str, bytes] = {}
 
     def __len__(self) -> int:
         return len(self._since)
+
+    def event(self, client_id: str) -> bytes | None:
+        """The connected event of ``client_id``'s connection here, None if none."""
+        return self._events.get(client_id)
+
+    def since(self, client_id: str) -> int | None:
+        """When ``client_id`` connected here (ms), None if it is not connected here."""
+        held = self._since.get(client_id)
+        return held[0] if held is not None else None
+
+    def snapshot(self) -> dict[str, bytes]:
+        """Every client id held here -> its connected event."""
+        return dict(self._events)
 
     def local(self, topic: str, payload: bytes) -> None:
         """Track a lifecycle event this node published."""
@@ -52,6 +67,7 @@ class Ownership:
             ev = _event(payload)
             if ev is not None:
                 self._since[topic[len(CONNECTED):]] = ev
+                self._events[topic[len(CONNECTED):]] = payload
         elif topic.startswith(DISCONNECTED):
             cid = topic[len(DISCONNECTED):]
             ev = _event(payload)
@@ -60,6 +76,7 @@ class Ownership:
             # after the new one's connect) must not forget the newer one.
             if held is not None and (ev is None or ev[1] >= held[1]):
                 del self._since[cid]
+                self._events.pop(cid, None)
 
     def remote(self, topic: str, payload: bytes, node: str) -> str | None:
         """The client id whose local connection must close because ``node`` has a newer
@@ -74,4 +91,5 @@ class Ownership:
         if ev is None or (held[0], self.node) >= (ev[0], node):
             return None  # ours is newer: the other node closes its connection instead
         del self._since[cid]
+        self._events.pop(cid, None)
         return cid
