@@ -190,8 +190,9 @@ class RedisFanout:
             await self._close_clients()
             raise ConfigError(f"redis fan-out: cannot reach {self._url}: {exc}") from None
         self._registry = RedisRegistry(self._pub)
+        clock: Callable[[], float] = self._clock or getattr(broker, "clock", None) or time.time
         self.reaper = Reaper(
-            self._registry, self._node, clock=self._clock or getattr(broker, "clock", time.time),
+            self._registry, self._node, clock=clock,
             interval=self._heartbeat, timeout=self._node_timeout,
             publish=lambda events: self._records.publish_lost(broker, events),
             close_all=lambda: close_all(broker), resync=self._resync,
