@@ -181,6 +181,10 @@ class MqttProtocol(asyncio.Protocol):
                 if packet is None:
                     return
                 self.handle(packet)
+                if mqtt.state is ERROR:
+                    # Already answered and closed (a CONNECT the broker refused): asking
+                    # again would raise the same fault and answer it twice.
+                    return
             except PeerError as exc:
                 self.peer_error(exc)
                 return
@@ -214,14 +218,15 @@ class MqttProtocol(asyncio.Protocol):
             case Disconnect():
                 self.on_disconnect(packet)
             case Connect():  # the first packet; the connection refuses a second one
-                self.transport.pause_reading()
+                # Reading pauses only if the authenticator really waits (admission).
                 self.broker.start_connect(self, packet)
             case _:
                 # AUTH: enhanced authentication is refused at CONNECT (0x8C).
                 raise ProtocolError(f"unexpected {type(packet).__name__} from a client")
 
     def connect_done(self) -> None:
-        """Called by the broker once CONNACK (success) is written."""
+        """Called by the broker once CONNACK (success) is written after the authenticator
+        waited: reading resumes with the bytes held back meanwhile."""
         self.transport.resume_reading()
         self.process()
 

@@ -16,11 +16,8 @@ from http import HTTPStatus
 from urllib.parse import urlsplit
 
 import h11
-from wsproto import ConnectionType, WSConnection
-from wsproto.events import AcceptConnection
-from wsproto.events import Request as WsRequest
-from wsproto.utilities import RemoteProtocolError as WsHandshakeError
 
+from hubbub.transport.handshake import HandshakeError, accept_response, parse_request
 from hubbub.transport.websocket import DEFAULT_MAX_MESSAGE, WebSocketTransport
 from hubbub.web.events import SECURITY_HEADERS, error_response
 from hubbub.web.types import HttpRequest, HttpResponse
@@ -313,27 +310,26 @@ class HttpConnection(asyncio.Protocol):
         if request.path != MQTT_PATH or factory is None:
             self._reject_soft(404, f"no WebSocket endpoint at {request.path}")
             return
-        ws = WSConnection(ConnectionType.SERVER)
+        # The handshake by hand, not wsproto's: see hubbub.transport.handshake for why.
         try:
-            ws.initiate_upgrade_connection(list(event.headers), event.target)
-            hs = next(ws.events())
-        except (WsHandshakeError, StopIteration) as exc:
-            self._reject_soft(400, f"bad WebSocket handshake: {exc}")
+            hs = parse_request(event.method, event.headers)
+        except HandshakeError as exc:
+            self._reject_soft(exc.http_status, f"bad WebSocket handshake: {exc}", exc.headers)
             return
-        assert isinstance(hs, WsRequest)
         chosen = next((p for p in hs.subprotocols if p in MQTT_SUBPROTOCOLS), None)
         if chosen is None:
             offered = ", ".join(hs.subprotocols) or "none"
             self._reject_soft(400, f"WebSocket subprotocol 'mqtt' required (offered: {offered})")
             return
-        accept = ws.send(AcceptConnection(subprotocol=chosen))
-        assert self._transport is not None and ws.connection is not None
+        assert self._transport is not None
         trailing = self._h11.trailing_data[0]
         self._cancel_timer()
-        self._write(accept)
+        self._write(accept_response(hs.key, chosen))
+        # No request headers are kept: decisions about them are taken here, and keeping
+        # them for the connection's life cost ~1.1 KiB per WebSocket.
         ws_transport = WebSocketTransport(
-            self._transport, ws.connection, subprotocol=chosen, path=request.target,
-            headers=request.headers, max_message=self._limits.max_ws_message,
+            self._transport, subprotocol=chosen, path=request.target,
+            max_message=self._limits.max_ws_message,
             close_timeout=self._limits.ws_close_timeout, on_lost=self._hooks.ws_closed)
         # From here the socket belongs to the WebSocket: this object is done.
         self._gone = True
@@ -341,12 +337,13 @@ class HttpConnection(asyncio.Protocol):
         self._hooks.ws_opened(ws_transport)
         ws_transport.start(factory, trailing)
 
-    def _reject_soft(self, status: int, message: str) -> None:
+    def _reject_soft(self, status: int, message: str,
+                     headers: tuple[tuple[str, str], ...] = ()) -> None:
         # A refused upgrade is an ordinary answer; h11 then knows no switch happened.
         self._in_flight = True
         if self._transport is not None:
             self._transport.pause_reading()
-        self._hooks.spawn(self._send(error_response(status, message)))
+        self._hooks.spawn(self._send(error_response(status, message, headers)))
 
 
 def _header(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> bytes | None:
