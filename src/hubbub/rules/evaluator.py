@@ -1,17 +1,28 @@
-"""The pure IoT SQL evaluator: a syntax tree and a message in, a value out.
+"""The pure IoT SQL evaluator: each syntax tree is compiled once into closures.
 
 Missing attributes are Undefined; Undefined flows through operators and functions;
 an Undefined SELECT item drops its key; a WHERE that is not true (false or Undefined)
 filters the message out (IoT SQL reference, "Data types" and "SELECT clause").
+
+Why closures: a rule runs for every message on its topic, so walking the tree and
+dispatching on node types per message was most of a chat message's cost. ``compile_expr``
+does the dispatch once, at load time; a message then costs one Python call per node.
+Conditions (WHERE, searched CASE, subquery WHERE, ``CASE x WHEN true``) are compiled a
+second way, as *tests* that only answer "is it true?". ``a AND b`` is true only when
+both sides are, so a test stops at the first side that is not; ``false AND undefined``
+still has the value Undefined wherever a value is needed. (Functions without side effects
+are skipped that way; ``newuuid()``/``rand()`` in a skipped operand are not drawn.)
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from hubbub.rules import ast
 from hubbub.rules.context import MessageContext
 from hubbub.rules.functions import FUNCTIONS
+from hubbub.rules.functions.registry import CALL_ERRORS
 from hubbub.rules.operators import (
     arithmetic,
     compare,
@@ -31,6 +42,25 @@ from hubbub.rules.values import (
     to_int,
     to_string,
 )
+
+
+class Scope:
+    """What one evaluation sees: the message, the SET variables, the top document."""
+
+    __slots__ = ("ctx", "variables", "top")
+
+    def __init__(self, ctx: MessageContext, variables: dict[str, Any] | None = None) -> None:
+        self.ctx = ctx
+        self.variables: dict[str, Any] = {} if variables is None else variables
+        self.top = ctx.document
+
+
+#: A compiled expression: (scope, current document) -> value.
+Fn = Callable[[Scope, Any], Any]
+#: A compiled condition: (scope, current document) -> whether the value is true.
+Test = Callable[[Scope, Any], bool]
+
+_U = UNDEFINED
 
 
 def cast(value: Any, typ: str) -> Any:
@@ -54,120 +84,243 @@ def cast(value: Any, typ: str) -> Any:
     return to_decimal(value)
 
 
-def _default_name(e: ast.Expr, position: int) -> str:
+def default_name(e: ast.Expr, position: int) -> str:
+    """The key of an unaliased SELECT item: the attribute, variable or function name."""
     match e:
         case ast.Ref(name) | ast.Attr(_, name) | ast.Var(name) | ast.Call(name, _):
             return name
     return f"_{position}"
 
 
-class Evaluator:
-    """Evaluates expressions of one statement against one message."""
+def _index(base: Any, index: Any) -> Any:
+    if isinstance(base, list) and is_number(index) and not isinstance(index, float):
+        return base[index] if 0 <= index < len(base) else _U
+    if isinstance(base, dict) and isinstance(index, str):
+        return base.get(index, _U)
+    return _U
 
-    __slots__ = ("ctx", "variables", "top")
 
-    def __init__(self, ctx: MessageContext, variables: dict[str, Any] | None = None) -> None:
-        self.ctx = ctx
-        self.variables: dict[str, Any] = {} if variables is None else variables
-        self.top = ctx.document
+def compile_expr(e: ast.Expr) -> Fn:
+    """The closure computing ``e``'s value (see the module docstring)."""
+    match e:
+        case ast.Literal(value):
+            return lambda sc, doc: value
+        case ast.Ref(name):
+            return lambda sc, doc: doc.get(name, _U) if isinstance(doc, dict) else _U
+        case ast.Var(name):
+            return lambda sc, doc: sc.variables.get(name, _U)
+        case ast.Star():
+            return lambda sc, doc: doc
+        case ast.Attr(base, name):
+            return _attr(base, name)
+        case ast.Index(base, index):
+            fb, fi = compile_expr(base), compile_expr(index)
+            return lambda sc, doc: _index(fb(sc, doc), fi(sc, doc))
+        case ast.Call(name, args):
+            return _call(name, args)
+        case ast.Cast(expr, typ):
+            f = compile_expr(expr)
+            return lambda sc, doc: cast(f(sc, doc), typ)
+        case ast.Unary(op, expr):
+            f = compile_expr(expr)
+            if op == "not":
+                return lambda sc, doc: logical_not(f(sc, doc))
+            if op == "-":
+                return lambda sc, doc: negate(f(sc, doc))
+            return lambda sc, doc: to_decimal(f(sc, doc))
+        case ast.Binary(op, left, right):
+            return _binary(op, compile_expr(left), compile_expr(right))
+        case ast.Case(subject, whens, default):
+            return _case(subject, whens, default)
+        case ast.ArrayLit(items):
+            fs = tuple(compile_expr(i) for i in items)
+            return lambda sc, doc: [f(sc, doc) for f in fs]
+        case ast.ObjectLit(pairs):
+            fps = tuple((k, compile_expr(v)) for k, v in pairs)
+            return lambda sc, doc: {k: f(sc, doc) for k, f in fps}
+        case ast.Subquery(select, source, where):
+            return _subquery(select, source, where)
+    raise AssertionError(f"unknown node {e!r}")
 
-    def eval(self, e: ast.Expr, doc: Any) -> Any:
-        match e:
-            case ast.Literal(value):
-                return value
-            case ast.Ref(name):
-                return doc.get(name, UNDEFINED) if isinstance(doc, dict) else UNDEFINED
-            case ast.Var(name):
-                return self.variables.get(name, UNDEFINED)
-            case ast.Star():
-                return doc
-            case ast.Attr(base, name):
-                b = self.eval(base, doc)
-                return b.get(name, UNDEFINED) if isinstance(b, dict) else UNDEFINED
-            case ast.Index(base, index):
-                return self._index(self.eval(base, doc), self.eval(index, doc))
-            case ast.Call(name, args):
-                values = [self._arg(a, doc) for a in args]
-                return FUNCTIONS[name](self.ctx, values)
-            case ast.Cast(expr, typ):
-                return cast(self.eval(expr, doc), typ)
-            case ast.Unary(op, expr):
-                v = self.eval(expr, doc)
-                if op == "not":
-                    return logical_not(v)
-                return negate(v) if op == "-" else to_decimal(v)
-            case ast.Binary(op, left, right):
-                return self._binary(op, self.eval(left, doc), self.eval(right, doc))
-            case ast.Case(subject, whens, default):
-                return self._case(subject, whens, default, doc)
-            case ast.ArrayLit(items):
-                return [self.eval(i, doc) for i in items]
-            case ast.ObjectLit(pairs):
-                return {k: self.eval(v, doc) for k, v in pairs}
-            case ast.Subquery(select, source, where):
-                return self._subquery(select, self.eval(source, doc), where)
-        raise AssertionError(f"unknown node {e!r}")
 
-    def _arg(self, a: ast.Expr, doc: Any) -> Any:
-        if isinstance(a, ast.Star) and doc is self.top:
-            return self.ctx.payload  # ``encode(*, 'base64')`` sees the bytes as received
-        return self.eval(a, doc)
+def _attr(base: ast.Expr, name: str) -> Fn:
+    if isinstance(base, ast.Ref):  # a.b, the common case: one call instead of two
+        first = base.name
 
-    @staticmethod
-    def _index(base: Any, index: Any) -> Any:
-        if isinstance(base, list) and is_number(index) and not isinstance(index, float):
-            return base[index] if 0 <= index < len(base) else UNDEFINED
-        if isinstance(base, dict) and isinstance(index, str):
-            return base.get(index, UNDEFINED)
-        return UNDEFINED
+        def ref_attr(sc: Scope, doc: Any) -> Any:
+            b = doc.get(first, _U) if isinstance(doc, dict) else _U
+            return b.get(name, _U) if isinstance(b, dict) else _U
+        return ref_attr
+    fb = compile_expr(base)
 
-    @staticmethod
-    def _binary(op: str, a: Any, b: Any) -> Any:
-        if op == "and":
-            return logical_and(a, b)
-        if op == "or":
-            return logical_or(a, b)
-        if op == "in":
-            return contained_in(a, b)
-        if op in ("+", "-", "*", "/", "%"):
-            return arithmetic(op, a, b)
-        return compare(op, a, b)
+    def attr(sc: Scope, doc: Any) -> Any:
+        b = fb(sc, doc)
+        return b.get(name, _U) if isinstance(b, dict) else _U
+    return attr
 
-    def _case(self, subject: ast.Expr | None, whens: tuple[tuple[ast.Expr, ast.Expr], ...],
-              default: ast.Expr | None, doc: Any) -> Any:
-        if subject is not None:
-            value = self.eval(subject, doc)
-            for when, then in whens:
-                if equals(value, self.eval(when, doc)) is True:
-                    return self.eval(then, doc)
+
+def _arg(a: ast.Expr) -> Fn:
+    if isinstance(a, ast.Star):
+        # ``encode(*, 'base64')`` sees the bytes as received (at the top level).
+        return lambda sc, doc: sc.ctx.payload if doc is sc.top else doc
+    return compile_expr(a)
+
+
+def _call(name: str, args: tuple[ast.Expr, ...]) -> Fn:
+    fn = FUNCTIONS[name]
+    fargs = tuple(_arg(a) for a in args)
+    if fn.wants_context or any(isinstance(a, ast.Star) for a in args) \
+            or not fn.min_args <= len(args) <= fn.max_args:
+        # The general path: arity, the raw payload for ``*``, the context.
+        return lambda sc, doc: fn(sc.ctx, [f(sc, doc) for f in fargs])
+    impl = fn.impl
+    # No ``*`` among the arguments, so no raw bytes reach the function: call it directly.
+    if len(fargs) == 1:
+        (f0,) = fargs
+
+        def call1(sc: Scope, doc: Any) -> Any:
+            a = f0(sc, doc)  # outside the try: only the function's own failures are caught
+            try:
+                return impl(a)
+            except CALL_ERRORS:
+                return _U
+        return call1
+    if len(fargs) == 2:
+        f0, f1 = fargs
+
+        def call2(sc: Scope, doc: Any) -> Any:
+            a, b = f0(sc, doc), f1(sc, doc)
+            try:
+                return impl(a, b)
+            except CALL_ERRORS:
+                return _U
+        return call2
+
+    def call(sc: Scope, doc: Any) -> Any:
+        values = [f(sc, doc) for f in fargs]
+        try:
+            return impl(*values)
+        except CALL_ERRORS:
+            return _U
+    return call
+
+
+def _binary(op: str, fa: Fn, fb: Fn) -> Fn:
+    if op == "and":
+        return lambda sc, doc: logical_and(fa(sc, doc), fb(sc, doc))
+    if op == "or":
+        return lambda sc, doc: logical_or(fa(sc, doc), fb(sc, doc))
+    if op == "in":
+        return lambda sc, doc: contained_in(fa(sc, doc), fb(sc, doc))
+    if op in ("+", "-", "*", "/", "%"):
+        return lambda sc, doc: arithmetic(op, fa(sc, doc), fb(sc, doc))
+    if op == "=":
+        return lambda sc, doc: equals(fa(sc, doc), fb(sc, doc))
+    return lambda sc, doc: compare(op, fa(sc, doc), fb(sc, doc))
+
+
+#: Nodes whose value is always a Boolean or Undefined: "is it true" is "is it True".
+_LOGICAL = frozenset(("and", "or", "in", "=", "<>", "<", "<=", ">", ">="))
+
+
+def _is_logical(e: ast.Expr) -> bool:
+    return (isinstance(e, ast.Binary) and e.op in _LOGICAL) or (
+        isinstance(e, ast.Unary) and e.op == "not")
+
+
+def compile_test(e: ast.Expr) -> Test:
+    """The closure answering whether ``e`` is true (``to_bool(value) is True``)."""
+    if isinstance(e, ast.Binary) and e.op == "and":
+        ta, tb = compile_test(e.left), compile_test(e.right)
+        return lambda sc, doc: ta(sc, doc) and tb(sc, doc)
+    if isinstance(e, ast.Unary) and e.op == "not":
+        f = compile_expr(e.expr)
+        return lambda sc, doc: to_bool(f(sc, doc)) is False
+    f = compile_expr(e)
+    if _is_logical(e):
+        return lambda sc, doc: f(sc, doc) is True
+    return lambda sc, doc: to_bool(f(sc, doc)) is True
+
+
+def _is_true(e: ast.Expr) -> Test:
+    """Whether ``e`` equals the Boolean true (``CASE e WHEN true``), as a test."""
+    if _is_logical(e):
+        return compile_test(e)  # its value is True exactly when it is true
+    f = compile_expr(e)
+    return lambda sc, doc: f(sc, doc) is True
+
+
+def _case(subject: ast.Expr | None, whens: tuple[tuple[ast.Expr, ast.Expr], ...],
+          default: ast.Expr | None) -> Fn:
+    fd = compile_expr(default) if default is not None else (lambda sc, doc: _U)
+    if subject is None:
+        tests = tuple((compile_test(w), compile_expr(t)) for w, t in whens)
+
+        def searched(sc: Scope, doc: Any) -> Any:
+            for test, then in tests:
+                if test(sc, doc):
+                    return then(sc, doc)
+            return fd(sc, doc)
+        return searched
+    first = whens[0][0] if len(whens) == 1 else None
+    if isinstance(first, ast.Literal) and first.value is True:  # not 1: `is`, not ==
+        is_true, then = _is_true(subject), compile_expr(whens[0][1])
+        return lambda sc, doc: then(sc, doc) if is_true(sc, doc) else fd(sc, doc)
+    fs = compile_expr(subject)
+    arms = tuple((compile_expr(w), compile_expr(t)) for w, t in whens)
+
+    def simple(sc: Scope, doc: Any) -> Any:
+        value = fs(sc, doc)
+        for when, then in arms:
+            if equals(value, when(sc, doc)) is True:
+                return then(sc, doc)
+        return fd(sc, doc)
+    return simple
+
+
+def compile_select(select: ast.Select) -> Fn:
+    """The SELECT clause as a closure: its object (or bare value with SELECT VALUE)."""
+    if select.value:
+        return compile_expr(select.items[0].expr)
+    items: list[tuple[str | None, Fn]] = []
+    for position, item in enumerate(select.items, 1):
+        if isinstance(item.expr, ast.Star):
+            items.append((None, compile_expr(item.expr)))
         else:
-            for when, then in whens:
-                if to_bool(self.eval(when, doc)) is True:
-                    return self.eval(then, doc)
-        return UNDEFINED if default is None else self.eval(default, doc)
+            items.append((item.alias or default_name(item.expr, position),
+                          compile_expr(item.expr)))
+    frozen = tuple(items)
 
-    def _subquery(self, select: ast.Select, source: Any, where: ast.Expr | None) -> Any:
-        # Nested object queries: an Array source gives an Array of outputs (elements the
-        # WHERE rejects are left out); an Object source gives one output.
-        if isinstance(source, list):
-            return [self.select(select, el) for el in source if self.where(where, el)]
-        if isinstance(source, dict):
-            return self.select(select, source) if self.where(where, source) else UNDEFINED
-        return UNDEFINED
-
-    def where(self, where: ast.Expr | None, doc: Any) -> bool:
-        return where is None or to_bool(self.eval(where, doc)) is True
-
-    def select(self, select: ast.Select, doc: Any) -> Any:
-        if select.value:
-            return self.eval(select.items[0].expr, doc)
+    def run(sc: Scope, doc: Any) -> Any:
         out: dict[str, Any] = {}
-        for position, item in enumerate(select.items, 1):
-            if isinstance(item.expr, ast.Star):
+        for key, f in frozen:
+            if key is None:
                 if isinstance(doc, dict):
                     out.update(doc)
                 continue
-            v = self.eval(item.expr, doc)
-            if v is not UNDEFINED:  # an Undefined item drops its key
-                out[item.alias or _default_name(item.expr, position)] = v
+            v = f(sc, doc)
+            if v is not _U:  # an Undefined item drops its key
+                out[key] = v
         return out
+    return run
+
+
+def compile_where(where: ast.Expr | None) -> Test:
+    if where is None:
+        return lambda sc, doc: True
+    return compile_test(where)
+
+
+def _subquery(select: ast.Select, source: ast.Expr, where: ast.Expr | None) -> Fn:
+    # Nested object queries: an Array source gives an Array of outputs (elements the
+    # WHERE rejects are left out); an Object source gives one output.
+    fsel, fsrc, test = compile_select(select), compile_expr(source), compile_where(where)
+
+    def subquery(sc: Scope, doc: Any) -> Any:
+        src = fsrc(sc, doc)
+        if isinstance(src, list):
+            return [fsel(sc, el) for el in src if test(sc, el)]
+        if isinstance(src, dict):
+            return fsel(sc, src) if test(sc, src) else _U
+        return _U
+    return subquery

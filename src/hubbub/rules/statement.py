@@ -11,7 +11,7 @@ from hubbub.errors import BadRequest
 from hubbub.mqtt.topics import TopicError, validate_topic_filter
 from hubbub.rules import ast
 from hubbub.rules.context import MessageContext
-from hubbub.rules.evaluator import Evaluator
+from hubbub.rules.evaluator import Fn, Scope, Test, compile_expr, compile_select, compile_where
 from hubbub.rules.functions import KNOWN_FUNCTIONS
 from hubbub.rules.parser import SqlError, parse_statement
 from hubbub.rules.values import UNDEFINED, dumps, strip_undefined
@@ -48,20 +48,38 @@ class EvalResult:
 
 @dataclass(frozen=True)
 class Statement:
-    """A parsed rule query; immutable and shared through ``parse_sql``'s cache."""
+    """A parsed rule query; immutable and shared through ``parse_sql``'s cache.
+
+    Its clauses are compiled into closures once, here (``hubbub.rules.evaluator``)."""
 
     sql: str
     topic_filter: str
     select: ast.Select
     where: ast.Expr | None
     sets: tuple[tuple[str, ast.Expr], ...] = ()
+    _sets: tuple[tuple[str, Fn], ...] = field(init=False, repr=False, compare=False)
+    _where: Test = field(init=False, repr=False, compare=False)
+    _select: Fn = field(init=False, repr=False, compare=False)
+    _star: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        items = self.select.items
+        init = object.__setattr__  # frozen: the compiled form is set once, here
+        init(self, "_sets", tuple((name, compile_expr(e)) for name, e in self.sets))
+        init(self, "_where", compile_where(self.where))
+        init(self, "_select", compile_select(self.select))
+        init(self, "_star", not self.select.value and len(items) == 1
+             and isinstance(items[0].expr, ast.Star))
 
     def variables(self, ctx: MessageContext) -> dict[str, Any]:
         """The SET clause's variables for this message (later ones see earlier ones)."""
-        ev = Evaluator(ctx)
-        for name, expr in self.sets:
-            ev.variables[name] = ev.eval(expr, ev.top)
-        return ev.variables
+        return self._scope(ctx).variables
+
+    def _scope(self, ctx: MessageContext) -> Scope:
+        sc = Scope(ctx)
+        for name, f in self._sets:
+            sc.variables[name] = f(sc, sc.top)
+        return sc
 
     def evaluate(self, ctx: MessageContext) -> EvalResult | None:
         """Run SET, WHERE and SELECT; None when the WHERE clause is false or Undefined.
@@ -75,16 +93,16 @@ class Statement:
             raise EvaluationError("payload is nested too deeply to evaluate") from None
 
     def _evaluate(self, ctx: MessageContext) -> EvalResult | None:
-        ev = Evaluator(ctx, self.variables(ctx))
-        if not ev.where(self.where, ev.top):
+        sc = self._scope(ctx)
+        top = sc.top
+        if not self._where(sc, top):
             return None
-        items = self.select.items
-        if not self.select.value and len(items) == 1 and isinstance(items[0].expr, ast.Star):
+        if self._star:
             # SELECT * passes the message through: any JSON value, or binary as received.
-            if ev.top is UNDEFINED:
-                return EvalResult(ctx.payload, ev.variables)
-            return EvalResult(ev.top, ev.variables)
-        return EvalResult(strip_undefined(ev.select(self.select, ev.top)), ev.variables)
+            if top is UNDEFINED:
+                return EvalResult(ctx.payload, sc.variables)
+            return EvalResult(top, sc.variables)
+        return EvalResult(strip_undefined(self._select(sc, top)), sc.variables)
 
 
 @lru_cache(maxsize=1024)

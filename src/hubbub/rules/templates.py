@@ -8,22 +8,28 @@ SELECT output), with the same functions and the statement's SET variables
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from hubbub.rules import ast
 from hubbub.rules.context import MessageContext
-from hubbub.rules.evaluator import Evaluator
+from hubbub.rules.evaluator import Fn, Scope, compile_expr
 from hubbub.rules.functions import KNOWN_FUNCTIONS
 from hubbub.rules.parser import SqlError, parse_expression
 from hubbub.rules.values import UNDEFINED, to_string
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Template:
     source: str
     parts: tuple[str | ast.Expr, ...]
+    #: The parts with each expression compiled once (``hubbub.rules.evaluator``).
+    _compiled: tuple[str | Fn, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_compiled", tuple(
+            p if isinstance(p, str) else compile_expr(p) for p in self.parts))
 
     @property
     def is_constant(self) -> bool:
@@ -32,13 +38,13 @@ class Template:
     def render(self, ctx: MessageContext, variables: Mapping[str, Any] | None = None) -> str:
         if self.is_constant:
             return self.source
-        ev = Evaluator(ctx, dict(variables or {}))
+        sc = Scope(ctx, dict(variables or {}))
         out: list[str] = []
-        for p in self.parts:
+        for p in self._compiled:
             if isinstance(p, str):
                 out.append(p)
                 continue
-            v = to_string(ev.eval(p, ev.top))
+            v = to_string(p(sc, sc.top))
             out.append("" if v is UNDEFINED else v)
         return "".join(out)
 

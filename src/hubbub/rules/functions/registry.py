@@ -15,6 +15,8 @@ from hubbub.rules.context import MessageContext
 from hubbub.rules.values import UNDEFINED, loads
 
 Impl = Callable[..., Any]
+#: What a function may raise on bad arguments; it then returns Undefined, never crashes.
+CALL_ERRORS = (ValueError, TypeError, ArithmeticError, LookupError, RecursionError, re.error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +37,7 @@ class Function:
             if self.wants_context:
                 return self.impl(ctx, *args)
             return self.impl(*args)
-        except (ValueError, TypeError, ArithmeticError, LookupError, RecursionError, re.error):
+        except CALL_ERRORS:
             # A failure inside a function is "invalid arguments": Undefined, never a crash.
             return UNDEFINED
 

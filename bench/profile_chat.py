@@ -1,0 +1,231 @@
+"""The chat path's CPU per message, in process and without sockets: a profiling helper.
+
+A real ``Node`` (the chat app, its rules, SQLite tables in a temporary folder) with fake
+connections attached to its broker, as ``bench.profile_broker`` does: R rooms, K
+subscribers per room on ``chat/pub/{room}`` at QoS 1, one publisher per room sending
+batches of QoS 1 chat messages on ``chat/out``. A round is timed from the publishers'
+bytes in until every PUBACK has been written (so it includes ``ChatRepublish``, the
+republish's fan-out, ``ChatStore`` and the durable put), then the subscribers' PUBACKs
+go in. Reports wall and process CPU time (the SQLite writer thread included) per message.
+
+    .venv/bin/python -m bench.profile_chat [--profile] [--table-engine memory]
+    .venv/bin/python -m bench.profile_chat --compare /tmp/base/src   # A/B, interleaved
+
+``--compare DIR`` runs this same harness in child processes, alternately against hubbub
+imported from ``DIR`` (a baseline checkout's ``src``) and from this checkout, so both
+sides see the same machine load; it prints each side's best and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import os
+import pstats
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class _Tcp(asyncio.Transport):
+    """Counts bytes written; calls ``on_write`` so a round can end when acks are out."""
+
+    def __init__(self, on_write: Any = None) -> None:
+        super().__init__()
+        self.written = 0
+        self.on_write = on_write
+
+    def write(self, data: Any) -> None:
+        self.written += len(data)
+        if self.on_write is not None:
+            self.on_write()
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"transport_kind": "tcp", "peername": ("10.0.0.1", 1)}.get(name, default)
+
+
+def _attach(broker: Any, cid: str, on_write: Any = None) -> Any:
+    from hubbub.broker.protocol import CONNECTED, MqttProtocol
+    from hubbub.broker.sessions import Session
+    from hubbub.mqtt.codec import encode
+    from hubbub.mqtt.packets import Connack, Connect
+
+    conn = MqttProtocol(broker)
+    conn.connection_made(_Tcp(on_write))
+    conn.mqtt.receive_data(encode(Connect(protocol_level=4, client_id=cid), 4))
+    conn.mqtt.send(Connack())
+    assert conn.state is CONNECTED
+    session = Session(cid, cid)
+    session.link = conn
+    conn.session = session
+    conn.identity = _identity(cid)
+    return conn
+
+
+def _identity(cid: str) -> Any:
+    from hubbub.broker.hooks import Identity
+
+    return Identity(principal_id="anonymous", client_id=cid)
+
+
+def _message(room: str, i: int) -> bytes:
+    text = f"hello number {i} from the profiler, with some words to make it 128 bytes"
+    return json.dumps({"room": room, "message": {"user": f"user-{room}", "text": text}},
+                      separators=(",", ":")).encode()
+
+
+async def run(rooms: int, per_room: int, batch: int, rounds: int, engine: str,
+              profile: bool) -> dict[str, float]:
+    from hubbub.broker.router import Grant
+    from hubbub.config import Config
+    from hubbub.mqtt.codec import encode
+    from hubbub.mqtt.packets import Puback, Publish
+    from hubbub.server import Node
+
+    with tempfile.TemporaryDirectory(prefix="hubbub-profile-chat-") as tmp:
+        cfg = Config(port=0, mqtt_port=0, data=Path(tmp), anonymous_policy="allow-all",
+                     publish_rate=0, table_engine=engine, log_level="warning")
+        node = Node(cfg)
+        await node.start()
+        try:
+            broker = node.broker
+            subs = []
+            for r in range(rooms):
+                for k in range(per_room):
+                    conn = _attach(broker, f"s{r}-{k}")
+                    assert conn.session is not None
+                    broker.router.subscribe(conn.session, f"chat/pub/r{r}", Grant(1))
+                    subs.append(conn)
+            done = asyncio.Event()
+            want = 0
+
+            def check() -> None:
+                if sum(p.transport.written for p in pubs) >= want:
+                    done.set()
+
+            pubs = [_attach(broker, f"p{r}", check) for r in range(rooms)]
+            wires = [b"".join(encode(Publish("chat/out", _message(f"r{r}", i), 1,
+                                             packet_id=i + 1), 4) for i in range(batch))
+                     for r in range(rooms)]
+            prof = cProfile.Profile() if profile else None
+            wall = cpu = 0.0
+            sent = 0
+            for _ in range(rounds):
+                sent += rooms * batch
+                want = sent * 4  # every byte a publisher gets is a 4-byte PUBACK
+                done.clear()
+                t0, c0 = time.perf_counter(), time.process_time()
+                if prof:
+                    prof.enable()
+                for pub, wire in zip(pubs, wires, strict=True):
+                    pub.data_received(wire)
+                await done.wait()
+                await asyncio.sleep(0)  # corked subscriber output is written
+                acks = []
+                for conn in subs:
+                    assert conn.session is not None
+                    acks.append(b"".join(encode(Puback(p), 4) for p in conn.session.inflight))
+                for conn, data in zip(subs, acks, strict=True):
+                    conn.data_received(data)
+                await asyncio.sleep(0)
+                if prof:
+                    prof.disable()
+                wall += time.perf_counter() - t0
+                cpu += time.process_time() - c0
+            stored = await node.services.table("chat").query(
+                "r0", limit=1000)
+            assert len(stored.items) == min(1000, rounds * batch), len(stored.items)
+        finally:
+            await node.stop()
+    if prof:
+        pstats.Stats(prof).sort_stats("tottime").print_stats(40)
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(60)
+    n = rounds * rooms * batch
+    return {"wall_us": wall / n * 1e6, "cpu_us": cpu / n * 1e6}
+
+
+def _child(args: list[str], src: str | None) -> dict[str, float]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, str(ROOT)]))
+    out = subprocess.run([sys.executable, "-m", "bench.profile_chat", "--json", *args],
+                         env=env, cwd=ROOT, check=True, capture_output=True, text=True)
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--rooms", type=int, default=10)
+    p.add_argument("--per-room", type=int, default=10, help="subscribers per room")
+    p.add_argument("--batch", type=int, default=10, help="messages per publisher per round")
+    p.add_argument("--rounds", type=int, default=50)
+    p.add_argument("--repeat", type=int, default=3, help="report the best of this many")
+    p.add_argument("--table-engine", default="sqlite", choices=["sqlite", "memory"])
+    p.add_argument("--profile", action="store_true", help="cProfile one more run")
+    p.add_argument("--compare", metavar="SRC", help="A/B against hubbub imported from SRC")
+    p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    sizes = ["--rooms", str(a.rooms), "--per-room", str(a.per_room), "--batch", str(a.batch),
+             "--rounds", str(a.rounds), "--table-engine", a.table_engine, "--repeat", "1"]
+    if a.compare:
+        base: list[dict[str, float]] = []
+        new: list[dict[str, float]] = []
+        for _ in range(a.repeat):  # interleaved, so both sides share the machine's moods
+            base.append(_child(sizes, a.compare))
+            new.append(_child(sizes, None))
+        b = min(base, key=lambda r: r["cpu_us"])
+        n = min(new, key=lambda r: r["cpu_us"])
+        print(f"baseline ({a.compare}): {b['cpu_us']:.1f} us CPU, {b['wall_us']:.1f} us wall "
+              "per chat message")
+        print(f"this checkout: {n['cpu_us']:.1f} us CPU, {n['wall_us']:.1f} us wall "
+              "per chat message")
+        print(f"speed-up (baseline/this): CPU {b['cpu_us'] / n['cpu_us']:.2f}x, "
+              f"wall {b['wall_us'] / n['wall_us']:.2f}x")
+        return
+
+    async def go() -> None:
+        best = min([await run(a.rooms, a.per_room, a.batch, a.rounds, a.table_engine, False)
+                    for _ in range(a.repeat)], key=lambda r: r["cpu_us"])
+        if a.json:
+            print(json.dumps(best))
+        else:
+            print(f"chat path ({a.table_engine}): {best['cpu_us']:.1f} us CPU, "
+                  f"{best['wall_us']:.1f} us wall per chat message "
+                  f"({1e6 / best['wall_us']:,.0f} messages/s)")
+        if a.profile:
+            await run(a.rooms, a.per_room, a.batch, max(1, a.rounds // 2), a.table_engine,
+                      True)
+
+    asyncio.run(go())
+
+
+if __name__ == "__main__":
+    main()
