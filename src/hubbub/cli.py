@@ -61,12 +61,16 @@ def _parser() -> argparse.ArgumentParser:
     keys.add_argument("--client-id", help="issue: the client id the token is bound to")
     keys.add_argument("--policy", help="issue: the policy name the client is held to")
 
-    sfn = sub.add_parser("sfn", help="state machines: start, describe, history, list")
+    sfn = sub.add_parser("sfn", help="state machines: start, describe, history, list, "
+                         "test-state")
     common(sfn)
-    sfn.add_argument("action", choices=["start", "describe", "history", "list"])
+    sfn.add_argument("action", choices=["start", "describe", "history", "list", "test-state"])
     sfn.add_argument("target", nargs="?", help="state machine (start, list) or execution name")
-    sfn.add_argument("--input", default="{}", help="execution input as JSON (start)")
+    sfn.add_argument("--input", default="{}", help="execution (start) or state (test-state) "
+                     "input as JSON")
     sfn.add_argument("--name", help="execution name (start)")
+    from hubbub.sfn_cli import add_test_state_options
+    add_test_state_options(sfn)
     exp = sub.add_parser("export", help="export the application for AWS (a SAM template)")
     common(exp)
     exp.add_argument("format", choices=["sam"])
@@ -94,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "export":
             from hubbub.export_cli import export_command
             return int(export_command(cfg, args.format, args.out))
+        if args.command == "sfn" and args.action == "test-state":
+            from hubbub.sfn_cli import test_state_command
+            return int(asyncio.run(test_state_command(cfg, args)))
         if args.command == "sfn":
             from hubbub.admin import sfn_command
             return int(asyncio.run(

@@ -65,7 +65,7 @@ class StateMachineRunner:
         await self.store.put(ExecutionRecord.of(ex))
         timeout = machine.definition.get("TimeoutSeconds")
         try:
-            result = await asyncio.wait_for(self._drive(ex.generator()), timeout)
+            result = await asyncio.wait_for(self.drive(ex.generator()), timeout)
             ex.finish(result)
         except TimeoutError:
             ex.fail("States.Timeout", f"Execution timed out after {timeout} seconds",
@@ -134,8 +134,9 @@ class StateMachineRunner:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _drive(self, gen: Branch) -> Any:
-        """Run a request generator to its end; a branch's StatesError propagates."""
+    async def drive(self, gen: Branch) -> Any:
+        """Run a request generator (an execution, a branch, a TestState) to its end,
+        performing its requests; a branch's StatesError propagates."""
         try:
             req = next(gen)
             while True:
@@ -176,7 +177,7 @@ class StateMachineRunner:
                     gen.close()  # fail fast: never started
                     return
                 try:
-                    results[i] = BranchOutcome(True, await self._drive(gen))
+                    results[i] = BranchOutcome(True, await self.drive(gen))
                 except StatesError as e:
                     failures += 1
                     results[i] = BranchOutcome(False, None, e.error, e.cause)

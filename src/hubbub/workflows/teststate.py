@@ -32,7 +32,7 @@ from hubbub.workflows.core import (
 )
 from hubbub.workflows.errors import Diagnostic, InvalidDefinition, InvalidStateTest, StatesError
 from hubbub.workflows.execution import ACCOUNT, REGION
-from hubbub.workflows.history import History, iso
+from hubbub.workflows.history import History, io_details, iso
 from hubbub.workflows.machine import (
     Frame,
     check_size,
@@ -160,6 +160,8 @@ def test_state_steps(request: StateTestRequest, *, clock: Callable[[], float],
         plan, request.get("roleArn"), clock(), rng, account, region)
     env = Env(clock, History(clock), rng, ctx, task_tokens=False)
     frame = Frame(env, dict(plan.variables), plan.lang)
+    # The events an execution would record (a Map's bookkeeping reads them); not reported.
+    frame.event(f"{plan.state['Type']}StateEntered", io_details(plan.name, "input", plan.input))
     d = dialects.for_language(plan.lang, dict(ctx), frame.variables, rng)
     d.inspect = {}
     details: ErrorDetails = {}

@@ -11,7 +11,8 @@ from tests.purity import imported_modules
 import hubbub.workflows
 
 PURE = ["paths", "intrinsics", "choice", "payload", "dialects", "jsonata_mode", "history",
-        "core", "machine", "mapstate", "execution", "validate", "pipeline", "errors", "states"]
+        "core", "machine", "mapstate", "execution", "validate", "pipeline", "errors", "states",
+        "teststate"]
 FORBIDDEN = {"asyncio", "socket", "time"}
 
 
