@@ -12,7 +12,7 @@ import hubbub.workflows
 
 PURE = ["paths", "intrinsics", "choice", "payload", "dialects", "jsonata_mode", "history",
         "core", "machine", "mapstate", "execution", "validate", "pipeline", "errors", "states",
-        "teststate"]
+        "teststate", "testrequest"]
 FORBIDDEN = {"asyncio", "socket", "time"}
 
 
