@@ -9,8 +9,7 @@ import pytest
 
 from hubbub.fanout.liveness import Beat
 from hubbub.fanout.registry import MemoryRegistry, RedisRegistry, Registry
-
-from .conftest import servers
+from tests import servers
 
 T0 = 1_800_000_000_000
 
