@@ -6,11 +6,13 @@ Cognito's: an identity pool with unauthenticated identities hands out temporary 
 credentials for an IAM role. IoT Core evaluates *only the IAM role's policy* for an
 unauthenticated Cognito identity (an IoT policy cannot be attached to one; AWS IoT
 developer guide, "Authorization with Amazon Cognito identities"), so the guest IoT policy's
-statements become that role's IAM policy. IoT's policy variables such as
-``${iot:ClientId}`` are evaluated in IAM policies for IoT actions as well, so the
-statements carry over unchanged. The IoT policies are still exported as
-``AWS::IoT::Policy`` for authenticated identities and certificates (attach them with
-``aws iot attach-policy``).
+statements become that role's IAM policy, with ``iot:Connect`` bound to the identity id
+(:mod:`hubbub.export.guest`: locally the token binds the client id, on AWS only the policy
+can). The IoT policies are still exported as written, as ``AWS::IoT::Policy``, for
+authenticated identities and certificates (attach them with ``aws iot attach-policy``).
+
+The site gets the same security headers as hubbub's own HTTP server (a CloudFront response
+headers policy), except that the page may also reach Cognito and IoT Core.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from typing import Any
 from hubbub.app import AppSpec
 from hubbub.errors import ConfigError
 from hubbub.export.cfn import Ids, Json, getatt, physical, ref, sub
+from hubbub.export.guest import bind_to_identity
+from hubbub.web.events import SECURITY_HEADERS
 
 #: CloudFront managed policies (ids are fixed by AWS, "Using the managed cache policies").
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
@@ -63,8 +67,9 @@ def identity_resources(app: AppSpec) -> dict[str, Json]:
     policy: then nobody gets credentials, as locally)."""
     if app.guest_policy is None:
         return {}
-    statements = iam_statements(app.policies[app.guest_policy],
-                                f"policies.{app.guest_policy}")
+    where = f"policies.{app.guest_policy}"
+    statements = bind_to_identity(iam_statements(app.policies[app.guest_policy], where),
+                                  where)
     return {
         "IdentityPool": {"Type": "AWS::Cognito::IdentityPool", "Properties": {
             "AllowUnauthenticatedIdentities": True,
@@ -86,6 +91,36 @@ def identity_resources(app: AppSpec) -> dict[str, Json]:
     }
 
 
+#: Where the page connects on AWS (aws.js): Cognito for credentials, the IoT data endpoint.
+AWS_CONNECT_SRC = ("connect-src 'self' https://cognito-identity.${AWS::Region}.${AWS::URLSuffix} "
+                   "wss://*.iot.${AWS::Region}.${AWS::URLSuffix}")
+
+
+def content_security_policy() -> str:
+    """hubbub's own CSP (``hubbub.web.events.SECURITY_HEADERS``) with the AWS connect-src,
+    as a ``Fn::Sub`` template."""
+    local = dict(SECURITY_HEADERS)["content-security-policy"]
+    directives = [d.strip() for d in local.split(";") if d.strip()]
+    return "; ".join(AWS_CONNECT_SRC if d.split()[0] == "connect-src" else d
+                     for d in directives)
+
+
+def _headers_policy() -> Json:
+    headers = dict(SECURITY_HEADERS)
+    frame = headers["x-frame-options"]
+    return {"Type": "AWS::CloudFront::ResponseHeadersPolicy", "Properties": {
+        "ResponseHeadersPolicyConfig": {
+            "Name": sub("${AWS::StackName}-site"),
+            "Comment": "the security headers hubbub serves locally; connect-src for AWS",
+            "SecurityHeadersConfig": {
+                "ContentSecurityPolicy": {"ContentSecurityPolicy": sub(content_security_policy()),
+                                          "Override": True},
+                "ContentTypeOptions": {"Override": True},  # nosniff, the only value
+                "FrameOptions": {"FrameOption": frame, "Override": True},
+                "ReferrerPolicy": {"ReferrerPolicy": headers["referrer-policy"],
+                                   "Override": True}}}}}
+
+
 def site_resources(app: AppSpec, *, with_api: bool) -> dict[str, Json]:
     """A private bucket for ``web/`` behind CloudFront (origin access control), with the
     HTTP API under ``/api/*`` on the same origin, as the client calls it locally."""
@@ -105,14 +140,15 @@ def site_resources(app: AppSpec, *, with_api: bool) -> dict[str, Json]:
             "PathPattern": "/api/*", "TargetOriginId": "api",
             "ViewerProtocolPolicy": "redirect-to-https",
             "AllowedMethods": ["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"],
-            "CachePolicyId": CACHING_DISABLED, "OriginRequestPolicyId": ALL_VIEWER_EXCEPT_HOST})
+            "CachePolicyId": CACHING_DISABLED, "OriginRequestPolicyId": ALL_VIEWER_EXCEPT_HOST,
+            "ResponseHeadersPolicyId": ref("SiteHeaders")})
     distribution: Json = {
         "Enabled": True, "DefaultRootObject": "index.html", "HttpVersion": "http2and3",
         "Origins": origins,
         "DefaultCacheBehavior": {
             "TargetOriginId": "site", "ViewerProtocolPolicy": "redirect-to-https",
             "AllowedMethods": ["GET", "HEAD"], "CachePolicyId": CACHING_OPTIMIZED,
-            "Compress": True},
+            "ResponseHeadersPolicyId": ref("SiteHeaders"), "Compress": True},
         # The client takes its room from the path (/lobby): every unknown path is the page.
         "CustomErrorResponses": [
             {"ErrorCode": 403, "ResponseCode": 200, "ResponsePagePath": "/index.html"},
@@ -130,6 +166,7 @@ def site_resources(app: AppSpec, *, with_api: bool) -> dict[str, Json]:
             "OriginAccessControlConfig": {
                 "Name": sub("${AWS::StackName}-site"), "OriginAccessControlOriginType": "s3",
                 "SigningBehavior": "always", "SigningProtocol": "sigv4"}}},
+        "SiteHeaders": _headers_policy(),
         "SiteDistribution": {"Type": "AWS::CloudFront::Distribution", "Properties": {
             "DistributionConfig": distribution}},
         "SiteBucketPolicy": {"Type": "AWS::S3::BucketPolicy", "Properties": {

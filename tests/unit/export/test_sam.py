@@ -248,9 +248,14 @@ def test_policies_and_the_guest_identity(chat: AppSpec, chat_template: dict[str,
         "cognito-identity.amazonaws.com:aud": {"Ref": "IdentityPool"}}
     assert trust["Condition"]["ForAnyValue:StringLike"] == {
         "cognito-identity.amazonaws.com:amr": "unauthenticated"}
-    # IoT Core evaluates the IAM role for unauthenticated identities: the guest policy.
-    assert guest["Policies"][0]["PolicyDocument"]["Statement"] == \
-        chat.policies["chat-guest"]["Statement"]
+    # IoT Core evaluates the IAM role for unauthenticated identities: the guest policy,
+    # with Connect bound to the identity id (tests/unit/export/test_export_guest.py).
+    exported = guest["Policies"][0]["PolicyDocument"]["Statement"]
+    local = chat.policies["chat-guest"]["Statement"]
+    assert exported[0] == {"Effect": "Allow", "Action": "iot:Connect", "Resource":
+                           "arn:aws:iot:*:*:client/${cognito-identity.amazonaws.com:sub}"}
+    assert local[0]["Resource"] == "arn:aws:iot:*:*:client/${iot:ClientId}"
+    assert exported[1:] == local[1:]
 
 
 def test_routes_site_and_outputs(chat: AppSpec, chat_template: dict[str, Any]) -> None:
@@ -318,7 +323,8 @@ def write_app(root: Path, **changes: Any) -> Path:
             "errorAction": {"republish": {"topic": "errors/${topic()}", "qos": 0}},
             "ruleDisabled": True, "description": "start a flow per job"}},
         "policies": {"guest": {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"}]}},
+            {"Effect": "Allow", "Action": ["iot:Connect", "iot:Publish"], "Resource": [
+                "arn:aws:iot:*:*:client/${iot:ClientId}", "arn:aws:iot:*:*:topic/jobs/*"]}]}},
         "identity": {"guestPolicy": "guest"},
         "routes": [{"route": "POST /api/work", "function": "work"}],
     }

@@ -2,6 +2,7 @@
 // typed instructions the backend sends on chat/in/{clientId} (docs/chat-protocol.md).
 import mqttModule from "./vendor/mqtt-5.16.0.esm.js";
 import { el, linkify, timeLabel, reactionBar } from "./render.js";
+import { siteProvider } from "./aws.js";
 
 const mqtt = mqttModule.connect ? mqttModule : mqttModule.default;
 const ROOM_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -91,13 +92,18 @@ async function getCredentials() {
   return creds;
 }
 
+// On AWS (a config.json beside the page, docs/aws.md) credentials come from Cognito and the
+// URL is presigned; null when hubbub serves the page.
+let aws = null;
+const fetchCredentials = () => (aws ? aws.getCredentials() : getCredentials());
+
 function scheduleRenew() {
   clearTimeout(state.renewTimer);
   const ms = Math.max(5000, (state.creds.expiresAt - Date.now()) * 0.8);
   state.renewTimer = setTimeout(async () => {
     try {
-      state.creds = await getCredentials();
-      if (state.client) state.client.options.password = state.creds.token;
+      state.creds = await fetchCredentials();
+      if (state.client && !aws) state.client.options.password = state.creds.token;
       scheduleRenew();
     } catch {
       state.renewTimer = setTimeout(scheduleRenew, 10000);
@@ -125,7 +131,7 @@ async function connect() {
             state.attempts ? "reconnecting…" : "connecting…");
   try {
     if (!state.creds || state.creds.expiresAt - Date.now() < 60000) {
-      state.creds = await getCredentials();
+      state.creds = await fetchCredentials();
       scheduleRenew();
     }
   } catch (err) {
@@ -133,8 +139,11 @@ async function connect() {
     return;
   }
   state.myId = state.creds.clientId;
-  const client = mqtt.connect(state.creds.mqttUrl || wsUrl(), {
-    clientId: state.creds.clientId, username: "guest", password: state.creds.token,
+  // On AWS the signed URL carries the credentials (signed now, for this handshake only).
+  const url = aws ? await aws.mqttUrl(state.creds) : state.creds.mqttUrl || wsUrl();
+  const login = aws ? {} : { username: "guest", password: state.creds.token };
+  const client = mqtt.connect(url, {
+    clientId: state.creds.clientId, ...login,
     protocolVersion: 5, clean: true, reconnectPeriod: 0, connectTimeout: 10000,
     // native timers: the worker variant needs a blob: worker, which our CSP forbids; a
     // 120 s keep-alive survives the one-minute timer throttling of hidden tabs
@@ -400,7 +409,10 @@ document.addEventListener("visibilitychange", () => {
 });
 
 if (roomValid) {
-  connect();
+  siteProvider().then((provider) => { aws = provider; connect(); }, (err) => {
+    setStatus("offline", "not configured");
+    showNotice(String(err.message || err));
+  });
 } else {
   setStatus("offline", "invalid room");
   showNotice("This room name is not valid: use 1-64 letters, digits, '.', '-' or '_'.");

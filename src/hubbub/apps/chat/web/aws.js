@@ -173,7 +173,8 @@ export async function getIdentityCredentials(cfg, identityId = null, fetchImpl =
   }
 }
 
-// ---- the site's config.json (written by `hubbub export`; absent when hubbub serves) ----
+// ---- the site's config.json: {"provider": "hubbub"} as shipped (credentials from
+// POST /api/credentials); `hubbub export` replaces it with {"provider": "aws", ...} ----
 
 export function parseSiteConfig(raw) {
   if (!raw || typeof raw !== "object" || raw.provider !== "aws") return null;
@@ -210,8 +211,8 @@ export function parseSiteConfig(raw) {
 export async function loadSiteConfig(url = "/config.json", fetchImpl = globalThis.fetch) {
   let res;
   try { res = await fetchImpl(url, { cache: "no-cache" }); } catch { return null; }
-  // Locally there is no config.json (404); CloudFront answers an unknown path with the
-  // page itself (text/html): both mean "not on AWS".
+  // No config.json (an application that ships none: 404, or CloudFront's fallback, which
+  // answers an unknown path with the page itself, text/html) means "not on AWS".
   if (!res.ok || !(res.headers.get("content-type") || "").includes("json")) return null;
   let raw;
   try { raw = await res.json(); } catch {
