@@ -59,14 +59,20 @@ class Reaper:
 
     async def run(self) -> None:
         """``tick()`` every ``interval`` until cancelled (the first tick is the caller's)."""
+        down = False
         while True:
             await asyncio.sleep(self.interval)
             try:
                 await self.tick()
             except self._errors as exc:
-                log.warning("fan-out liveness: Redis unreachable (%s)", exc)
+                if not down:  # once per outage: the fan-out says it too
+                    log.warning("fan-out liveness: cannot beat (%s); no reaping until "
+                                "beats succeed for node_timeout again", exc)
+                down = True
+                continue
             except Exception:  # a bug: say it loudly, keep beating
                 log.exception("fan-out liveness: a tick failed")
+            down = False
 
     async def tick(self) -> None:
         """One beat, then the reap of every node found dead (if this node may reap)."""
