@@ -26,9 +26,10 @@ REGISTRY: dict[str, str] = {
     "stream": "bench.scenarios.stream:STREAM",
     "stream-mixed": "bench.scenarios.stream:STREAM_MIXED",
     "stream-3k": "bench.scenarios.stream:STREAM_3K",
+    "stream-burst": "bench.scenarios.stream_burst:STREAM_BURST",
 }
 #: Not run by default (hubbub only, compared with each other, not with other brokers).
-FEATURES = ["chat-path", "chat-plain", "stream", "stream-mixed", "stream-3k"]
+FEATURES = ["chat-path", "chat-plain", "stream", "stream-mixed", "stream-3k", "stream-burst"]
 DEFAULT = [n for n in REGISTRY if n not in FEATURES]
 QUICK_DEFAULT = ["fanout-100", "fanout-1000", "chat", "connect-storm", "idle-10k"]
 

@@ -98,6 +98,7 @@ class StreamLoad:
         self.rec_from, self.rec_to = 1 << 63, 0
         self.stopping = False
         self.last_update = 0
+        self._tasks: list[asyncio.Future[None]] = []
 
     async def setup(self) -> Result:
         rss0 = self.ctx.probe.broker_rss()
@@ -212,6 +213,24 @@ class StreamLoad:
         self.timelines = {s: Timeline() for s in range(self.shards)}
         self.rec_from, self.rec_to = 1 << 63, 0
         self.stopping = False
+
+    def start_pumps(self) -> None:
+        """Publish as fast as the window allows until ``stop_pumps`` (stream-burst)."""
+        self._reset()
+        self._tasks = [asyncio.ensure_future(self._pump(c, cl)) for c, cl in self.clients]
+
+    async def stop_pumps(self) -> None:
+        self.stopping = True
+        for _, c in self.clients:
+            c.event.set()
+        await asyncio.gather(*self._tasks)
+        self._tasks = []
+
+    def acked(self) -> int:
+        return self._acked()
+
+    def sent(self) -> int:
+        return self._sent()
 
     def _acked(self) -> int:
         return sum(c.acked for _, c in self.clients)

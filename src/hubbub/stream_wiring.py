@@ -9,10 +9,11 @@ through ``Services.call`` so that the function's sdk calls work.
 
 ``Node.housekeep`` trims records past the retention period through ``StreamRuntime``.
 
-Backpressure, two bounds, both refusing a put with ``LimitExceeded`` at once: the
-engine's put gate (too many records wait for storage: ``engine.stats.rejected``) and the
-backlog bound (a shard holds ``streamMaxBacklog`` records its consumer has not consumed
-yet: ``engine.stats.shed``). The rule's kinesis action then fails (the rules engine logs
+Backpressure, two bounds: the engine's put gate refuses a put with ``LimitExceeded`` at
+once when too many records wait for storage (``engine.stats.rejected``); the backlog
+bound makes a put wait (up to ``MAX_DELAY_S``) while its shard holds ``streamMaxBacklog``
+records its consumer has not consumed yet, then sheds it (``engine.stats.delayed``,
+``engine.stats.shed``). The rule's kinesis action then fails (the rules engine logs
 it and runs the rule's errorAction, if any) and the record is dropped. Nothing waits, so
 a burst on ``chat/stream`` cannot hold up ``chat/out`` (other rules, another file), and
 the consumer's lag stays bounded by what it has to catch up on, not by the burst.
@@ -59,6 +60,10 @@ BACKLOG_SETTING = "streamMaxBacklog"
 #: recent. Typing is worth nothing late.
 BACKLOG_BATCHES = 4
 MIN_BACKLOG = 1_000
+#: How long a put waits for backlog room before it is shed: long enough for the consumer
+#: to take a batch while the ingest saturates the core, short against the 6 s after which
+#: the chat's typing is stale. A waiting QoS 1 publish holds its PUBACK (flow control).
+MAX_DELAY_S = 1.0
 #: How often ``wait_caught_up`` looks at the checkpoints while a window is open.
 CAUGHT_UP_POLL_S = 0.01
 
@@ -147,7 +152,8 @@ def open_engine(node: Any, data: Path) -> StreamEngine:
     cfg = node.cfg
     clock = getattr(node, "_clock", time.time)
     bounds = {"clock": clock, "max_in_flight": MAX_IN_FLIGHT,
-              "max_backlog": max_backlog(node.app.streams, node.services.settings)}
+              "max_backlog": max_backlog(node.app.streams, node.services.settings),
+              "max_delay": MAX_DELAY_S}
     if cfg.stream_engine == "sqlite":
         return create_stream_engine("sqlite", data / "stream.sqlite3", **bounds)
     if cfg.stream_engine == "redis":

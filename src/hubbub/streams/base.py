@@ -73,7 +73,8 @@ class ShardLag:
 class StreamStats:
     accepted: int = 0  # records stored
     rejected: int = 0  # records refused because the put buffer was full (backpressure)
-    shed: int = 0  # records refused because their shard's un-consumed backlog is at its bound
+    shed: int = 0  # records refused because their shard's un-consumed backlog stayed full
+    delayed: int = 0  # records that waited for backlog room (stored or shed after)
     in_flight: int = 0
 
 
@@ -185,12 +186,13 @@ class PutGate:
 
 
 class BacklogBound:
-    """Bounds each shard's un-consumed backlog: records stored (or waiting to be) and not
+    """Bounds each shard's un-consumed backlog: records stored (or being stored) and not
     yet consumed by the slowest attached consumer. A put that would pass ``max_per_shard``
-    on any of its shards is shed at once (``LimitExceeded``, counted in ``stats.shed``),
-    so ingest gives way before the consumer falls further behind: the chat drops stream
-    traffic first. 0 means no bound; a stream without an attached consumer is not bounded
-    (nobody here reads it).
+    on one of its shards waits for room (the engine's ``max_delay``) and is then shed
+    (``LimitExceeded``, counted in ``stats.shed``), so ingest gives way before the
+    consumer falls further behind: the chat delays, then drops, stream traffic first. 0
+    means no bound; a stream without an attached consumer is not bounded (nobody here
+    reads it).
 
     Counted in this process: records put before it started (arrival before ``since``) are
     not in ``stored``, so consuming them is not counted either; on several nodes (Redis)
@@ -218,21 +220,41 @@ class BacklogBound:
         done = min(self._consumed.get((stream, c, shard), 0) for c in consumers)
         return max(0, self._stored.get((stream, shard), 0) - done)
 
-    def admit(self, stream: str, shards: Sequence[int]) -> None:
-        """Count a put of records to ``shards`` (one entry per record) or shed it whole."""
+    def room(self, stream: str, shard: int) -> int | None:
+        """Records the shard takes now; None: no bound."""
+        if self.max_per_shard <= 0 or not self._consumers.get(stream):
+            return None
+        return max(0, self.max_per_shard - self.backlog(stream, shard))
+
+    def full(self, stream: str, shards: Sequence[int]) -> int | None:
+        """The first shard a put of records to ``shards`` (one entry per record) would
+        take past the bound, or None if it fits."""
         counts: dict[int, int] = {}
         for i in shards:
             counts[i] = counts.get(i, 0) + 1
-        if self.max_per_shard > 0 and self._consumers.get(stream):
-            for i, n in counts.items():
-                waiting = self.backlog(stream, i)
-                if waiting + n > self.max_per_shard:
-                    self.stats.shed += len(shards)
-                    raise LimitExceeded(
-                        f"stream {stream!r} shard {shard_id(i)} has {waiting} records not yet"
-                        f" consumed (bound {self.max_per_shard}); record shed")
         for i, n in counts.items():
-            self._stored[(stream, i)] = self._stored.get((stream, i), 0) + n
+            room = self.room(stream, i)
+            if room is not None and n > room:
+                return i
+        return None
+
+    def add(self, stream: str, shards: Sequence[int]) -> None:
+        for i in shards:
+            self._stored[(stream, i)] = self._stored.get((stream, i), 0) + 1
+
+    def shed(self, stream: str, shards: Sequence[int], shard: int) -> LimitExceeded:
+        """Count a put as shed; the error to raise."""
+        self.stats.shed += len(shards)
+        return LimitExceeded(
+            f"stream {stream!r} shard {shard_id(shard)} has {self.backlog(stream, shard)}"
+            f" records not yet consumed (bound {self.max_per_shard}); record shed")
+
+    def admit(self, stream: str, shards: Sequence[int]) -> None:
+        """Count a put now or shed it whole (no waiting)."""
+        full = self.full(stream, shards)
+        if full is not None:
+            raise self.shed(stream, shards, full)
+        self.add(stream, shards)
 
     def cancel(self, stream: str, shards: Sequence[int]) -> None:
         """An admitted put was not stored after all."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Sequence
 
 from hubbub.errors import BadRequest
@@ -30,6 +31,11 @@ from hubbub.streams.base import (
 )
 
 
+def _wake_one(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
 class _Signal:
     __slots__ = ("generation", "event")
 
@@ -40,28 +46,82 @@ class _Signal:
 
 class EngineCore:
     def __init__(self, *, clock: Clock = time.time, max_in_flight: int = 10_000,
-                 max_backlog: int = 0) -> None:
+                 max_backlog: int = 0, max_delay: float = 0.0) -> None:
         self.clock = clock
         self.gate = PutGate(max_in_flight)
         self.stats: StreamStats = self.gate.stats
         self.backlog_bound = BacklogBound(self.stats, max_backlog, since=clock())
+        self.max_delay = max_delay  # seconds a put may wait for backlog room
         self._specs: dict[str, StreamSpec] = {}
         self._signals: dict[tuple[str, int], _Signal] = {}
+        self._waiters: dict[tuple[str, int], deque[asyncio.Future[None]]] = {}
 
-    def _admit(self, stream: str, shards: Sequence[int]) -> None:
-        """Shed the put if a shard's backlog is at its bound, else pass the put gate;
-        ``LimitExceeded`` either way, counted (``stats.shed``, ``stats.rejected``)."""
-        self.backlog_bound.admit(stream, shards)
+    async def _admit(self, stream: str, shards: Sequence[int]) -> None:
+        """Pass the put gate (``LimitExceeded`` at once beyond it: ``stats.rejected``),
+        then find backlog room: at once, or by waiting up to ``max_delay`` for the
+        consumer to make some, else shed (``LimitExceeded``: ``stats.shed``).
+
+        Waiting is the first resort: a waiting put holds its publisher's PUBACK, so a
+        QoS 1 publisher that keeps a window of unacknowledged publishes (MQTT's Receive
+        Maximum) slows down to what the consumer takes, and the waiting costs the event
+        loop nothing, where refusing at once would acknowledge at once and invite the
+        next record. Waiting puts count in the put gate, so they are bounded too."""
+        self.gate.acquire(len(shards))
+        bound = self.backlog_bound
         try:
-            self.gate.acquire(len(shards))
+            full = bound.full(stream, shards)
+            if full is not None:
+                await self._wait_for_room(stream, shards, full)
         except BaseException:
-            self.backlog_bound.cancel(stream, shards)
+            self.gate.release(len(shards), stored=False)
             raise
+        bound.add(stream, shards)
+
+    async def _wait_for_room(self, stream: str, shards: Sequence[int], full: int) -> None:
+        bound = self.backlog_bound
+        if self.max_delay <= 0:
+            raise bound.shed(stream, shards, full)
+        self.stats.delayed += len(shards)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_delay
+        shard: int | None = full
+        while shard is not None:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise bound.shed(stream, shards, shard)
+            fut: asyncio.Future[None] = loop.create_future()
+            queue = self._waiters.setdefault((stream, shard), deque())
+            if len(queue) > 2 * self.gate.max_in_flight:  # timed-out ones pile up if
+                queue = self._waiters[(stream, shard)] = deque(  # nobody consumes
+                    f for f in queue if not f.done())
+            queue.append(fut)
+            timer = loop.call_later(remaining, _wake_one, fut)
+            try:
+                await fut
+            finally:
+                timer.cancel()
+            shard = bound.full(stream, shards)
+
+    def _wake(self, stream: str, i: int) -> None:
+        # FIFO, as many as there is room for; a woken put checks again (another may have
+        # taken the room first: it then waits again, until its deadline).
+        queue = self._waiters.get((stream, i))
+        if not queue:
+            return
+        room = self.backlog_bound.room(stream, i)
+        while queue and (room is None or room > 0):
+            fut = queue.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                if room is not None:
+                    room -= 1
 
     def _settle(self, stream: str, shards: Sequence[int], stored: bool) -> None:
         self.gate.release(len(shards), stored)
         if not stored:
             self.backlog_bound.cancel(stream, shards)
+            for i in set(shards):
+                self._wake(stream, i)
 
     def attach_consumer(self, stream: str, consumer: str) -> None:
         self.describe(stream)
@@ -69,11 +129,15 @@ class EngineCore:
 
     def detach_consumer(self, stream: str, consumer: str) -> None:
         self.backlog_bound.detach(stream, consumer)
+        for s, i in list(self._waiters):
+            if s == stream:
+                self._wake(s, i)
 
     def consumed(self, stream: str, consumer: str, shard_id: str,
                  records: Sequence[Record]) -> None:
         _, i = self._shard(stream, shard_id)
         self.backlog_bound.consumed(stream, consumer, i, records)
+        self._wake(stream, i)
 
     def backlog(self, stream: str, shard_id: str) -> int:
         _, i = self._shard(stream, shard_id)

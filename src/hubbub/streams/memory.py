@@ -27,8 +27,9 @@ class MemoryStreamEngine(EngineCore):
     """Streams in lists; ``clock`` returns epoch seconds (arrival times, retention)."""
 
     def __init__(self, *, clock: Clock = time.time, max_in_flight: int = 10_000,
-                 max_backlog: int = 0) -> None:
-        super().__init__(clock=clock, max_in_flight=max_in_flight, max_backlog=max_backlog)
+                 max_backlog: int = 0, max_delay: float = 0.0) -> None:
+        super().__init__(clock=clock, max_in_flight=max_in_flight, max_backlog=max_backlog,
+                         max_delay=max_delay)
         self._shards: dict[tuple[str, int], list[Record]] = {}
         self._seqs: dict[tuple[str, int], list[int]] = {}
         self._last: dict[tuple[str, int], int] = {}
@@ -49,7 +50,7 @@ class MemoryStreamEngine(EngineCore):
         spec = self.describe(stream)
         checked = check_records(records)
         shards = [shard_for_key(pk, spec.shard_count) for pk, _ in checked]
-        self._admit(stream, shards)
+        await self._admit(stream, shards)
         now, out, touched = self.clock(), [], set()
         for (pk, data), i in zip(checked, shards, strict=True):
             n = self._last.get((stream, i), 0) + 1

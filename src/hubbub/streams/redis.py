@@ -60,10 +60,12 @@ class RedisStreamEngine(EngineCore):
     """Streams in Redis at ``url``; keys start with ``prefix``."""
 
     def __init__(self, url: str, *, clock: Clock = time.time, max_in_flight: int = 10_000,
-                 max_backlog: int = 0, prefix: str = "hubbub:") -> None:
+                 max_backlog: int = 0, max_delay: float = 0.0,
+                 prefix: str = "hubbub:") -> None:
         if aioredis is None:
             raise UsageError("the redis stream engine needs redis: pip install hubbub[redis]")
-        super().__init__(clock=clock, max_in_flight=max_in_flight, max_backlog=max_backlog)
+        super().__init__(clock=clock, max_in_flight=max_in_flight, max_backlog=max_backlog,
+                         max_delay=max_delay)
         self._url = url
         self._prefix = prefix
         self._redis: Any = None
@@ -110,7 +112,7 @@ class RedisStreamEngine(EngineCore):
         checked = check_records(records)
         now = repr(self.clock())
         shards = [shard_for_key(pk, spec.shard_count) for pk, _ in checked]
-        self._admit(stream, shards)
+        await self._admit(stream, shards)
         stored = False
         try:
             fut: _Fut = asyncio.get_running_loop().create_future()

@@ -92,13 +92,15 @@ def _append(puts: list[_Put], conn: sqlite3.Connection) -> list[list[int]]:
 class SqliteStreamEngine(EngineCore):
     """Streams in one SQLite file at ``path``; ``max_in_flight`` bounds records waiting
     for a commit (beyond it puts raise ``LimitExceeded``); ``max_backlog`` bounds each
-    shard's un-consumed records (``BacklogBound``; 0: no bound); ``power_safe``:
+    shard's un-consumed records (``BacklogBound``; 0: no bound) and ``max_delay`` is how
+    long a put waits for room there before it is shed (seconds); ``power_safe``:
     synchronous=FULL; ``tail_cache`` records per shard kept in memory for readers."""
 
     def __init__(self, path: Path | str, *, clock: Clock = time.time,
-                 max_in_flight: int = 10_000, max_backlog: int = 0, power_safe: bool = False,
-                 max_batch: int = 1000, tail_cache: int = 10_000) -> None:
-        super().__init__(clock=clock, max_in_flight=max_in_flight, max_backlog=max_backlog)
+                 max_in_flight: int = 10_000, max_backlog: int = 0, max_delay: float = 0.0,
+                 power_safe: bool = False, max_batch: int = 1000, tail_cache: int = 10_000) -> None:
+        super().__init__(clock=clock, max_in_flight=max_in_flight, max_backlog=max_backlog,
+                         max_delay=max_delay)
         self.writer = SqliteWriter(path, schema=SCHEMA, power_safe=power_safe,
                                    max_batch=max_batch)
         self.appends = 0  # append jobs committed (each holds one or more puts)
@@ -139,7 +141,7 @@ class SqliteStreamEngine(EngineCore):
         checked = check_records(records)
         rows = [(shard_for_key(pk, spec.shard_count), pk, data) for pk, data in checked]
         shards = [r[0] for r in rows]
-        self._admit(stream, shards)
+        await self._admit(stream, shards)
         stored = False
         try:
             fut: asyncio.Future[list[PutResult]] = asyncio.get_running_loop().create_future()
