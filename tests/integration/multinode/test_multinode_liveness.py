@@ -24,7 +24,7 @@ from hubbub.server import Node
 from tests.clock import FakeClock
 
 from ..chat.chatclient import ChatClient
-from .conftest import StartNode
+from .conftest import StartNode, restart_redis, servers, wait_for
 from .mqttclient import Client, close_all, connected
 from .test_multinode_chat import acked, members
 
@@ -207,3 +207,49 @@ async def test_a_killed_node_s_clients_leave_the_rooms_of_the_surviving_node(
     finally:
         close_all(watcher, bob)
         alice.mqtt.loop_stop()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[servers.Server]:
+    try:
+        with servers.redis_server() as srv:
+            yield srv
+    except servers.ServerUnavailable as e:
+        pytest.skip(f"redis-server unavailable: {e}")
+
+
+async def test_after_a_redis_outage_a_node_registers_again_and_rewrites_its_records(
+        cluster: StartNode, own_redis: servers.Server) -> None:
+    a = await cluster("node-a", redis_url=own_redis.url, heartbeat_interval=60.0,
+                      node_timeout=120.0)
+    fa = fanout(a)
+    assert a.mqtt_port and fa.reaper is not None
+    import redis.asyncio as aioredis
+
+    stays = await connected(a.mqtt_port, "stays")
+    leaves = await connected(a.mqtt_port, "leaves")
+    client = aioredis.Redis.from_url(own_redis.url)
+    registry = RedisRegistry(client)
+    try:
+        await until(lambda: has_records(registry, fa.node_id, {"stays", "leaves"}))
+        own_redis.process.send_signal(signal.SIGKILL)  # restarted empty (no persistence)
+        own_redis.process.wait()
+        with pytest.raises(Exception):  # noqa: B017  (whatever redis-py raises: down)
+            await fa.reaper.tick()
+        assert fa.counters["beats_failed"] == 1
+        leaves.close()
+        comes = await connected(a.mqtt_port, "comes")
+        await wait_for(lambda: not a.broker.is_connected("leaves"))
+        restart_redis(own_redis)
+        await client.aclose()  # its pooled connection died with the server
+        client = aioredis.Redis.from_url(own_redis.url)
+        registry = RedisRegistry(client)
+        await wait_for(lambda: fa.publishing.is_set())
+        await fa.reaper.tick()  # not registered, no trace of a reap: register, rewrite
+        assert fa.node_id in await registry.beats()
+        await until(lambda: has_records(registry, fa.node_id, {"stays", "comes"}))
+        assert fa.counters["fenced"] == 0 and a.broker.is_connected("stays")
+        comes.close()
+    finally:
+        stays.close()
+        await client.aclose()
