@@ -34,11 +34,8 @@ _ITEM_READER = "Map ItemReader reads items from S3 objects (CSV/JSON) that were 
 KNOWN: dict[int, str] = {
     **{i: _ITEM_READER for i in (37, 927, 928, 929, 930, 931, 932, 933, 934, 935, 936, 937,
                                  938, 939, 940, 941, 942, 943, 944, 945, 947, 948, 1307)},
-    1042: "AWS reports malformed JSON with the Java Jackson parser's own message text",
     916: "ResultWriter (writing Map results to S3) is not supported",
     1315: "ItemReader/ItemBatcher (S3-backed distributed Map) is not supported",
-    632: "an Express execution's ARN has an extra part and no RedriveCount; hubbub runs "
-         "every machine as a Standard one",
     633: "the case names neither a fake handler nor a recorded result for its Lambda",
     634: "the case names neither a fake handler nor a recorded result for its Lambda",
     **{i: "TestState calls a real Lambda function without a mock; the case records neither "
@@ -150,7 +147,8 @@ def run_case(case: dict[str, Any]) -> tuple[Any, Any]:
 
 def _run(case: dict[str, Any]) -> Any:
     start = datetime.strptime(case["recorded_date"], "%d-%m-%Y, %H:%M:%S").timestamp()
-    machine = StateMachine.from_definition(case["definition"], **RECORDED_ACCOUNT)
+    mtype = "EXPRESS" if str(case.get("execution_type")).startswith("EXPRESS") else "STANDARD"
+    machine = StateMachine.from_definition(case["definition"], **RECORDED_ACCOUNT, type=mtype)
     return machine.run_sync(json.loads(case["input"]), _task_runner(case), start=start)
 
 

@@ -8,6 +8,7 @@ ValidateStateMachineDefinition return where the conformance recordings show them
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,11 +33,11 @@ def validate_definition(defn: dict[str, Any] | str, *, machine_type: str = "STAN
     if isinstance(defn, str):
         if not defn.strip():
             return [Diagnostic(SCHEMA, "Definition must be a valid JSON object", "")]
+        text = defn
         try:
-            defn = json.loads(defn)
+            defn = json.loads(text)
         except json.JSONDecodeError as exc:
-            return [Diagnostic("INVALID_JSON_DESCRIPTION", f"Invalid JSON: {exc.msg}",
-                               f"line {exc.lineno}, column {exc.colno}")]
+            return [_json_problem(text, exc)]
     if not isinstance(defn, dict):
         return [Diagnostic(SCHEMA, "Definition must be a valid JSON object", "/")]
     out: list[Diagnostic] = []
@@ -46,6 +47,26 @@ def validate_definition(defn: dict[str, Any] | str, *, machine_type: str = "STAN
     if machine_type == "EXPRESS":
         _express(defn, "", out)
     return out
+
+
+_WORD = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+
+
+def _json_problem(text: str, exc: json.JSONDecodeError) -> Diagnostic:
+    """Bad JSON. AWS parses with Jackson and reports its text; for a bare word where a value
+    belongs (recorded: test_validate_state_machine_definition_not_a_definition) we give
+    the same, other syntax errors get Python's message."""
+    word = _WORD.match(text, exc.pos) if exc.msg == "Expecting value" else None
+    if word is None:
+        return Diagnostic("INVALID_JSON_DESCRIPTION", f"Invalid JSON: {exc.msg}",
+                          f"line {exc.lineno}, column {exc.colno}")
+    shown = text if len(text) <= 500 else f"{text[:500]}\"[truncated {len(text) - 500} chars]"
+    where = f"[Source: (String)\"{shown}\"; line: {exc.lineno}, column: " \
+        f"{exc.colno + len(word.group())}]"
+    return Diagnostic("INVALID_JSON_DESCRIPTION",
+                      f"Unrecognized token '{word.group()}': was expecting (JSON String, "
+                      f"Number, Array, Object or token 'null', 'true' or 'false')\n at {where}",
+                      where)
 
 
 def check(defn: dict[str, Any] | str) -> dict[str, Any]:

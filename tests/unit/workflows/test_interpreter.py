@@ -202,3 +202,31 @@ def test_illegal_intrinsic_escape_is_rejected_before_running() -> None:
         "x.$": "States.Format('a \\\"b\\\"')"}, "End": True}}}
     [diag] = validate_definition(d)
     assert diag.location == "/States/P/Parameters"
+
+
+def test_express_executions_have_express_arns_and_no_redrive_count() -> None:
+    defn = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"c.$": "$$"},
+                                             "End": True}}}
+    std = StateMachine.from_definition(defn, "m").run_sync({}, lambda r: None, name="x")
+    assert std.arn.endswith(":execution:m:x")
+    assert std.output["c"]["Execution"]["RedriveCount"] == 0
+    exp = StateMachine.from_definition(defn, "m", type="EXPRESS")
+    ex = exp.run_sync({}, lambda r: None, name="x")
+    prefix = "arn:aws:states:local:000000000000:express:m:x:"
+    assert ex.arn.startswith(prefix) and len(ex.arn) == len(prefix) + 36
+    assert ex.output["c"]["Execution"]["Id"] == ex.arn == exp.run_sync(
+        {}, lambda r: None, name="x").arn  # stable for a name
+    assert "RedriveCount" not in ex.output["c"]["Execution"]
+    with pytest.raises(ValueError, match="STANDARD or EXPRESS"):
+        StateMachine.from_definition(defn, "m", type="BATCH")
+
+
+def test_a_bare_word_is_reported_as_aws_jackson_parser_does() -> None:
+    from hubbub.workflows import validate_definition
+
+    [d] = validate_definition("not a definition")
+    assert d.code == "INVALID_JSON_DESCRIPTION"
+    assert d.location == '[Source: (String)"not a definition"; line: 1, column: 4]'
+    assert d.message.startswith("Unrecognized token 'not': was expecting (JSON String")
+    [d] = validate_definition('{"a": 1,}')  # other syntax errors: Python's text
+    assert d.message.startswith("Invalid JSON: ") and d.location == "line 1, column 9"
