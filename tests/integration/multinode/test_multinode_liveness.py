@@ -21,10 +21,11 @@ import pytest
 from hubbub.fanout.redis import RedisFanout
 from hubbub.fanout.registry import RedisRegistry
 from hubbub.server import Node
+from tests import servers
 from tests.clock import FakeClock
 
 from ..chat.chatclient import ChatClient
-from .conftest import StartNode, restart_redis, servers, wait_for
+from .conftest import StartNode, restart_redis, wait_for
 from .mqttclient import Client, close_all, connected
 from .test_multinode_chat import acked, members
 
