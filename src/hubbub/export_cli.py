@@ -2,18 +2,25 @@
 
 Writes the template (YAML for a ``.yaml``/``.yml`` name when PyYAML is installed, JSON
 otherwise), and beside it ``lambda/`` (the functions' code, the template's ``CodeUri``)
-and ``site/`` (the web client for the bucket). docs/aws.md says how to deploy them.
+and ``site/`` (the web client for the bucket, with a placeholder ``config.json``).
+
+After ``sam deploy``, ``python -m hubbub.export_cli site-config --site DIR/site --stack
+NAME`` (or ``--region/--identity-pool-id/--iot-endpoint``) fills in ``config.json`` so
+that the page gets Cognito credentials and connects to IoT Core. docs/aws.md says how to
+deploy them.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
 from hubbub.app import load_app
 from hubbub.config import Config
-from hubbub.errors import ConfigError
+from hubbub.errors import ConfigError, HubbubError
 
 FORMATS = ("sam",)
 
@@ -39,6 +46,68 @@ def export_command(cfg: Config, fmt: str, out: str | Path | None,
           f"{', '.join(str(p) + '/' for p in made)}", file=stdout)
     print(f"next: cd {path.parent} && sam build -t {path.name} && sam deploy --guided", file=stdout)
     if "SiteBucket" in resources:
+        if "IdentityPool" in resources:
+            print("then: python -m hubbub.export_cli site-config --site site --stack <stack name>",
+                  file=stdout)
         print("then: aws s3 sync site/ s3://<SiteBucket output>/ --exclude .hubbub-export",
               file=stdout)
     return 0
+
+
+def site_config_command(site: str | Path, *, stack: str | None = None,
+                        region: str | None = None, identity_pool_id: str | None = None,
+                        iot_endpoint: str | None = None, stdout: TextIO | None = None) -> int:
+    """Fill in ``site/config.json``: from the deployed ``stack`` (boto3: its outputs and
+    ``iot:DescribeEndpoint``), or from the three values given. Returns the exit code;
+    raises ``ConfigError`` naming what is missing or wrong."""
+    from hubbub.export.site_config import from_stack, site_config, write_site_config
+
+    stdout = stdout or sys.stdout
+    given = (region, identity_pool_id, iot_endpoint)
+    if stack is not None:
+        if any(v is not None for v in given):
+            raise ConfigError("give either --stack or --region/--identity-pool-id/"
+                              "--iot-endpoint, not both")
+        try:
+            import boto3
+        except ImportError:
+            raise ConfigError("--stack needs boto3 (pip install boto3), or give "
+                              "--region/--identity-pool-id/--iot-endpoint") from None
+        config = from_stack(stack, boto3.client)
+    elif region is None or identity_pool_id is None or iot_endpoint is None:
+        raise ConfigError("give --stack, or all of --region, --identity-pool-id and "
+                          "--iot-endpoint")
+    else:
+        config = site_config(region, identity_pool_id, iot_endpoint)
+    path = write_site_config(Path(site), config)
+    print(f"wrote {path}: region {config['region']}, identity pool "
+          f"{config['identityPoolId']}, IoT endpoint {config['iotEndpoint']}", file=stdout)
+    print("then: aws s3 sync ... and invalidate /config.json on CloudFront if it was "
+          "uploaded before", file=stdout)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m hubbub.export_cli site-config ...`` (the post-deploy step)."""
+    p = argparse.ArgumentParser(prog="python -m hubbub.export_cli",
+                                description="steps after `hubbub export sam`")
+    sub = p.add_subparsers(dest="command", required=True)
+    sc = sub.add_parser("site-config", help="fill in site/config.json for the deployed stack")
+    sc.add_argument("--site", default="site", help="the exported site folder (default ./site)")
+    sc.add_argument("--stack", help="the deployed stack's name (reads its outputs with boto3)")
+    sc.add_argument("--region", help="the stack's region (without --stack)")
+    sc.add_argument("--identity-pool-id", help="the IdentityPoolId output (without --stack)")
+    sc.add_argument("--iot-endpoint", help="aws iot describe-endpoint --endpoint-type "
+                    "iot:Data-ATS (without --stack)")
+    args = p.parse_args(argv)
+    try:
+        return site_config_command(args.site, stack=args.stack, region=args.region,
+                                   identity_pool_id=args.identity_pool_id,
+                                   iot_endpoint=args.iot_endpoint)
+    except HubbubError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -4,11 +4,13 @@
 and the sdk the handlers import), the application folder as ``app/`` and a
 ``requirements.txt`` of hubbub's third-party dependencies, which ``sam build`` installs
 for the Lambda runtime (boto3 is in the runtime already). ``site/`` is the static site
-to upload to the bucket.
+to upload to the bucket, with a placeholder ``config.json`` that ``site-config`` fills in
+once the stack exists (:mod:`hubbub.export.site_config`).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from importlib import metadata
@@ -17,6 +19,7 @@ from pathlib import Path
 import hubbub
 from hubbub.app import AppSpec
 from hubbub.errors import ConfigError
+from hubbub.export.site_config import FILENAME, PLACEHOLDER
 
 #: Marks a folder this module made, so re-exporting may replace it and nothing else.
 MARKER = ".hubbub-export"
@@ -44,6 +47,22 @@ def _fresh(folder: Path) -> None:
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     (folder / MARKER).write_text("made by hubbub export; replaced on the next export\n")
+
+
+def _placeholder_config(site: Path) -> None:
+    # The page's config.json says where its credentials come from (site_config.py); an
+    # application's own config.json without "provider" is something else: never replaced.
+    path = site / FILENAME
+    if path.exists():
+        try:
+            mine = "provider" in json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, TypeError):
+            mine = False
+        if not mine:
+            raise ConfigError(f"static: the exported page reads its AWS settings from "
+                              f"{FILENAME}; this application's own {FILENAME} (without "
+                              "'provider') would be overwritten: rename it")
+    path.write_text(json.dumps(PLACEHOLDER, indent=2) + "\n", encoding="utf-8")
 
 
 def stage(app: AppSpec, out_dir: Path) -> list[Path]:
@@ -76,5 +95,6 @@ def stage(app: AppSpec, out_dir: Path) -> list[Path]:
         site = out_dir / "site"
         _fresh(site)
         shutil.copytree(static, site, dirs_exist_ok=True, ignore=_IGNORE)
+        _placeholder_config(site)
         made.append(site)
     return made
