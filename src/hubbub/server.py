@@ -223,9 +223,11 @@ class Node:
     def on_publish(self, msg: Message, origin: Identity | None) -> Any:
         """The broker's publish observer: messages that match a rule go to the rules engine."""
         rules = self.rules
-        if rules is None or not rules.matches(msg.topic):
-            return None  # fast path: most publishes (room fan-out to clients) match no rule
-        return rules.on_publish(
+        if rules is None:
+            return None
+        # None when no rule matches or acts (most publishes: room fan-out to clients), so
+        # the broker has nothing to wait for; rules are evaluated here, at once.
+        return rules.dispatch(
             msg.topic, msg.payload,
             client_id=origin.client_id if origin and origin.client_id else None,
             principal=origin.principal_id if origin else None, qos=msg.qos)

@@ -3,11 +3,14 @@
 Evaluation is pure (``Statement.evaluate``); this module only awaits the ``ActionSink``.
 Choices, following IoT Core where it documents them:
 
-* Every enabled rule whose FROM filter matches runs (found with ``TopicTrie``). A
-  Basic Ingest topic ``$aws/rules/<name>/...`` runs that one rule only.
-* The actions of all matching rules for one message run concurrently
-  (``asyncio.gather``); ``on_publish`` returns when all are done, so a caller that
-  awaits each message in turn keeps messages in order.
+* Every enabled rule whose FROM filter matches runs (found with ``TopicTrie``, once per
+  topic: the answer is cached). A Basic Ingest topic ``$aws/rules/<name>/...`` runs that
+  one rule only.
+* ``dispatch`` evaluates every matching rule at once (pure, no I/O) and returns one
+  awaitable for the actions, or None when there is nothing to run, so a message that no
+  rule acts on costs no task. The actions of all matching rules for one message run
+  concurrently (``asyncio.gather``, skipped when there is a single one); the awaitable
+  is done when all are done, so a caller that awaits each message keeps messages in order.
 * Actions send the SELECT output: republish/kinesis get its JSON bytes (a binary
   payload selected with ``SELECT *`` is passed through unchanged), lambda and
   stepFunctions get the value (binary: its base64 text), dynamoDBv2 needs an object.
@@ -21,7 +24,7 @@ import asyncio
 import base64
 import logging
 import uuid as _uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -73,6 +76,8 @@ def _default_uuid() -> str:
     return str(_uuid.uuid4())
 
 
+#: Topics whose matching rules are remembered (the trie is walked once per topic).
+MATCH_CACHE = 4096
 #: Failed actions are logged at most once per rule and action in this many ms.
 LOG_EVERY_MS = 10_000
 
@@ -91,6 +96,7 @@ class RulesEngine:
         self._account_id = account_id
         self._trie: TopicTrie[RuleSpec] = TopicTrie()
         self._failure_log: dict[tuple[str, str], tuple[int, int]] = {}
+        self._match_cache: dict[str, tuple[tuple[str, RuleSpec], ...]] = {}
         for name, rule in self._rules.items():
             if not rule.disabled:
                 self._trie.add(rule.statement.topic_filter, name, rule)
@@ -99,14 +105,23 @@ class RulesEngine:
     def rules(self) -> Mapping[str, RuleSpec]:
         return self._rules
 
-    def _matching(self, topic: str) -> list[tuple[str, RuleSpec]]:
+    def _matching(self, topic: str) -> tuple[tuple[str, RuleSpec], ...]:
+        found = self._match_cache.get(topic)
+        if found is None:
+            found = self._match(topic)
+            if len(self._match_cache) >= MATCH_CACHE:
+                self._match_cache.clear()  # rules never change: a refill costs only time
+            self._match_cache[topic] = found
+        return found
+
+    def _match(self, topic: str) -> tuple[tuple[str, RuleSpec], ...]:
         if topic.startswith(BASIC_INGEST_PREFIX):
             name = topic[len(BASIC_INGEST_PREFIX):].split("/", 1)[0]
             rule = self._rules.get(name)
-            return [(name, rule)] if rule is not None and not rule.disabled else []
+            return ((name, rule),) if rule is not None and not rule.disabled else ()
         found = [(str(key), rule) for key, rule in self._trie.match(topic)]
         found.sort(key=lambda kv: kv[0])
-        return found
+        return tuple(found)
 
     def matches(self, topic: str) -> bool:
         """Whether any enabled rule would see a message published on ``topic``."""
@@ -115,30 +130,63 @@ class RulesEngine:
     async def on_publish(self, topic: str, payload: bytes, *, client_id: str | None,
                          principal: str | None, qos: int) -> list[ActionOutcome]:
         """Evaluate every matching rule and run its actions; never raises for bad input."""
+        pending = self.dispatch(topic, payload, client_id=client_id, principal=principal,
+                                qos=qos)
+        return [] if pending is None else await pending
+
+    def dispatch(self, topic: str, payload: bytes, *, client_id: str | None,
+                 principal: str | None, qos: int) -> Awaitable[list[ActionOutcome]] | None:
+        """Evaluate every matching rule now; return what runs their actions, or None when
+        no rule has an action to run (no match, or every WHERE false): nothing to await.
+
+        Evaluation is pure and quick, so it happens here, synchronously, before the
+        caller's next message; only the actions (I/O) are left to the awaitable.
+        """
         rules = self._matching(topic)
         if not rules:
-            return []
+            return None
         ctx = MessageContext(topic=topic, payload=payload, client_id=client_id,
                              principal=principal, timestamp_ms=self._clock_ms(),
                              newuuid=self._uuid, account_id=self._account_id)
-        runs = [self._run_rule(name, rule, ctx) for name, rule in rules]
+        runs = []
+        for name, rule in rules:
+            run = self._evaluate_rule(name, rule, ctx)
+            if run is not None:
+                runs.append(run)
+        if not runs:
+            return None
+        if len(runs) == 1:  # the usual case: await it as it is, no task, no gather
+            return runs[0]
+        return self._gather(runs)
+
+    @staticmethod
+    async def _gather(runs: list[Awaitable[list[ActionOutcome]]]) -> list[ActionOutcome]:
         outcomes: list[ActionOutcome] = []
         for result in await asyncio.gather(*runs):
             outcomes.extend(result)
         return outcomes
 
-    async def _run_rule(self, name: str, rule: RuleSpec,
-                        ctx: MessageContext) -> list[ActionOutcome]:
+    def _evaluate_rule(self, name: str, rule: RuleSpec,
+                       ctx: MessageContext) -> Awaitable[list[ActionOutcome]] | None:
         try:
             result = rule.statement.evaluate(ctx)
         except Exception as exc:  # a bug in the evaluator must not take the broker down
             self._log.exception("rule %s: evaluation failed", name)
             failure = ("Evaluation", "", f"{type(exc).__name__}: {exc}")
-            return await self._error_action(name, rule, ctx, [failure])
-        if result is None:
-            return []
-        outcomes = list(await asyncio.gather(
-            *(self._run_action(name, a, ctx, result) for a in rule.actions)))
+            if rule.error_action is None:
+                return None
+            return self._error_action(name, rule, ctx, [failure])
+        if result is None or not rule.actions:
+            return None
+        return self._run_actions(name, rule, ctx, result)
+
+    async def _run_actions(self, name: str, rule: RuleSpec, ctx: MessageContext,
+                           result: EvalResult) -> list[ActionOutcome]:
+        if len(rule.actions) == 1:
+            outcomes = [await self._run_action(name, rule.actions[0], ctx, result)]
+        else:
+            outcomes = list(await asyncio.gather(
+                *(self._run_action(name, a, ctx, result) for a in rule.actions)))
         failures = [(_FAILED_ACTION[o.action], o.resource, o.error or "")
                     for o in outcomes if not o.ok]
         if failures:

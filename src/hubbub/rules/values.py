@@ -158,12 +158,17 @@ def strip_undefined(v: Any) -> Any:
     return holder[0]
 
 
+# One encoder for every payload: json.dumps() with any non-default option builds a new
+# JSONEncoder per call, which cost as much as the encoding of a chat message itself.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(v: Any) -> str:
     """Serialize a value to compact JSON; Undefined by itself is the empty string."""
     if v is UNDEFINED:
         return ""
     try:
-        return json.dumps(strip_undefined(v), separators=(",", ":"), ensure_ascii=False)
+        return _ENCODER.encode(strip_undefined(v))
     except RecursionError:
         raise ValueError("value is nested too deeply to serialize as JSON") from None
 

@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE INDEX IF NOT EXISTS items_expires ON items (expires) WHERE expires IS NOT NULL;
 """
 
+_PUT = "INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?, ?)"
 _OPS = {"eq": "=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 
 
@@ -89,12 +90,16 @@ class SqliteTable:
         condition = check_condition(condition)
         name, now = self.spec.name, self._engine.clock()
 
+        row = (name, pk, sk, expires, text)
+        if condition is None:  # one INSERT: no savepoint needed (SqliteWriter.write)
+            await self._engine.writer.write(
+                lambda conn: conn.execute(_PUT, row), one_statement=True)
+            return
+
         def job(conn: sqlite3.Connection) -> None:
-            if condition is not None and not condition_holds(
-                    condition, self._current(conn, name, pk, sk, now)):
+            if not condition_holds(condition, self._current(conn, name, pk, sk, now)):
                 raise ConditionFailed(f"condition failed on {name} ({pk!r}, {sk!r})")
-            conn.execute("INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?, ?)",
-                         (name, pk, sk, expires, text))
+            conn.execute(_PUT, row)
 
         await self._engine.writer.write(job)
 

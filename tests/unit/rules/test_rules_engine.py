@@ -225,3 +225,65 @@ async def test_error_message_client_id(client_id: str | None) -> None:
     (err,) = [c for c in sink.calls if c[0] == "republish"]
     assert err[1] == "errors/x"
     assert json.loads(err[2])["clientId"] == (client_id or "n/a")
+
+
+async def test_dispatch_evaluates_at_once_and_returns_nothing_when_no_rule_acts() -> None:
+    """The broker waits on what dispatch returns: None means no task, nothing to wait."""
+    sink = FakeSink()
+    engine = make_engine(sink)
+    kw: dict[str, Any] = {"client_id": "c1", "principal": None, "qos": 1}
+    assert engine.dispatch("chat/in/c1", b"{}", **kw) is None  # no rule matches
+    only_republish = {"r": CHAT_RULES["chat_republish"]}
+    engine = make_engine(sink, only_republish)
+    assert engine.dispatch("chat/out", b'{"room": "a"}', **kw) is None  # WHERE false
+    assert engine.dispatch("chat/out", b"not json", **kw) is None
+    pending = engine.dispatch("chat/out", b'{"room": "a", "message": "m"}', **kw)
+    assert pending is not None and sink.calls == []  # evaluated, actions not yet run
+    outcomes = await pending
+    assert [(o.action, o.resource, o.ok) for o in outcomes] == [
+        ("republish", "chat/pub/a", True)]
+    assert sink.calls[0][:2] == ("republish", "chat/pub/a")
+
+
+async def test_dispatch_runs_every_acting_rule_once() -> None:
+    sink = FakeSink()
+    engine = make_engine(sink)
+    pending = engine.dispatch("chat/out", b'{"room": "a", "message": "m"}', client_id="c1",
+                              principal=None, qos=1)
+    assert pending is not None
+    outcomes = await pending
+    assert sorted(o.rule for o in outcomes) == ["chat_function", "chat_republish"]
+    assert sorted(c[0] for c in sink.calls) == ["invoke", "republish"]
+
+
+async def test_an_evaluation_failure_goes_to_the_error_action_through_dispatch(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from hubbub.rules.statement import Statement
+
+    def broken(self: Statement, ctx: Any) -> None:
+        raise RuntimeError("evaluator bug")
+
+    sink = FakeSink()
+    engine = make_engine(sink, {"r": CHAT_RULES["chat_republish"]})
+    monkeypatch.setattr(Statement, "evaluate", broken)
+    pending = engine.dispatch("chat/out", b'{"room": "a"}', client_id="c1",
+                              principal=None, qos=1)  # raises nothing here
+    assert pending is not None
+    outcomes = await pending
+    assert [(o.action, o.resource, o.is_error_action) for o in outcomes] == [
+        ("lambda", "errors", True)]
+    event = sink.calls[0][2]
+    assert event["failures"][0]["failedAction"] == "Evaluation"
+    assert "evaluator bug" in event["failures"][0]["errorMessage"]
+
+
+def test_the_match_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hubbub.rules import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "MATCH_CACHE", 8)
+    engine = make_engine(FakeSink())
+    for i in range(50):
+        assert engine.matches(f"chat/pub/room{i}")
+        assert not engine.matches(f"other/{i}")
+    assert len(engine._match_cache) <= 8
+    assert engine.matches("chat/pub/room3") and not engine.matches("other/3")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,62 @@ async def test_a_failing_job_rolls_back_alone(tmp_path: Path) -> None:
         assert isinstance(results[-1], ValueError)
         rows = await w.read(lambda c: c.execute("SELECT k FROM t ORDER BY k").fetchall())
         assert [r[0] for r in rows] == list(range(10))  # 1000 was rolled back
+    finally:
+        await w.close()
+
+
+async def test_one_statement_jobs_skip_the_savepoint_and_fail_alone(tmp_path: Path) -> None:
+    """A one-statement job that breaks a constraint is undone by SQLite itself (statement
+    journal): its caller gets the error, the rest of the batch commits."""
+    w = SqliteWriter(tmp_path / "w.db", schema=SCHEMA)
+    await w.start()
+    try:
+        await w.write(lambda c: c.execute("INSERT INTO t VALUES (5, 'first')"))
+        trace: list[str] = []
+        await w.write(lambda c: c.set_trace_callback(trace.append))
+        results = await asyncio.gather(
+            *(w.write(lambda c, i=i: c.execute("INSERT INTO t VALUES (?, 'x')", (i,)),
+                      one_statement=True) for i in range(10)),
+            return_exceptions=True)
+        assert isinstance(results[5], sqlite3.IntegrityError)  # 5 exists already
+        assert [r for i, r in enumerate(results) if i != 5] == [
+            r for i, r in enumerate(results) if i != 5 and not isinstance(r, Exception)]
+        assert not any("SAVEPOINT" in t for t in trace)
+        rows = await w.read(lambda c: c.execute("SELECT k, v FROM t ORDER BY k").fetchall())
+        assert rows == [(i, "first" if i == 5 else "x") for i in range(10)]
+    finally:
+        await w.close()
+
+
+async def test_an_io_error_in_a_one_statement_job_fails_its_whole_batch(
+        tmp_path: Path) -> None:
+    """An OperationalError (disk full, I/O) may have ended the transaction: no caller of
+    the batch is told its write is durable."""
+    w = SqliteWriter(tmp_path / "w.db", schema=SCHEMA)
+    await w.start()
+    try:
+        def broken(c: sqlite3.Connection) -> None:
+            c.execute("INSERT INTO no_such_table VALUES (1)")  # an OperationalError
+
+        entered, release = threading.Event(), threading.Event()
+
+        def gate(c: sqlite3.Connection) -> None:  # holds the writer while the batch queues
+            entered.set()
+            release.wait(5)
+
+        first = asyncio.ensure_future(w.write(gate))
+        assert await asyncio.to_thread(entered.wait, 5)
+        batch = [asyncio.ensure_future(w.write(
+            lambda c, i=i: c.execute("INSERT INTO t VALUES (?, 'x')", (i,)),
+            one_statement=True)) for i in range(3)]
+        batch.append(asyncio.ensure_future(w.write(broken, one_statement=True)))
+        await asyncio.sleep(0)  # the tasks put their jobs on the queue
+        release.set()
+        await first
+        results = await asyncio.gather(*batch, return_exceptions=True)
+        assert all(isinstance(r, sqlite3.OperationalError) for r in results), results
+        n = await w.read(lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0])
+        assert n == 0
     finally:
         await w.close()
 
