@@ -32,6 +32,7 @@ def report() -> str:
         return f"conformance data not found at {t.CASES}\n"
     by_group: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     by_feature: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    by_feature_ts: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # TestState only
     failures: list[tuple[int, str, str]] = []
     skipped: dict[str, int] = defaultdict(int)
     for case in cases:
@@ -41,10 +42,13 @@ def report() -> str:
             continue
         ok = t.passes(case)
         lang = "JSONata" if "jsonata" in case["features"] else "JSONPath"
+        masked = ", masked" if case["expected_has_placeholders"] else ""
         if case["kind"] == "execution":
             where = "offline" if case["offline"] else "with tasks"
-            masked = ", masked" if case["expected_has_placeholders"] else ""
             group = f"execution, {where}, {lang}{masked}"
+        elif case["kind"] == "test_state":
+            mocked = "mocked" if "mock" in case["test_state_args"] else "not mocked"
+            group = f"test_state, {mocked}, {lang}{masked}"
         else:
             group = case["kind"]
         for key, table in ((group, by_group), *((f, by_feature) for f in case["features"])):
@@ -52,16 +56,29 @@ def report() -> str:
             table[key][1] += 1
         by_group["all judged"][0] += ok
         by_group["all judged"][1] += 1
+        total = "all TestState" if case["kind"] == "test_state" else \
+            "all executions and definitions"
+        by_group[total][0] += ok
+        by_group[total][1] += 1
+        if case["kind"] == "test_state":
+            for key in ("all TestState", *case["features"]):
+                by_feature_ts[key][0] += ok
+                by_feature_ts[key][1] += 1
         if not ok:
             failures.append((case["id"], case["source"].split("::")[-1],
                              t.KNOWN.get(case["id"], "UNEXPLAINED")))
     lines = ["| cases | passed | total | rate |", "|---|---:|---:|---:|"]
-    for key in sorted(by_group, key=lambda k: (k == "all judged", k)):
+    for key in sorted(by_group, key=lambda k: (k.startswith("all "), k == "all judged", k)):
         p, n = by_group[key]
         lines.append(f"| {key} | {p} | {n} | {100 * p / n:.1f}% |")
     lines += ["", "| feature | passed | total | rate |", "|---|---:|---:|---:|"]
     for key in sorted(by_feature):
         p, n = by_feature[key]
+        lines.append(f"| `{key}` | {p} | {n} | {100 * p / n:.1f}% |")
+    lines += ["", "TestState cases by feature:", "",
+              "| feature | passed | total | rate |", "|---|---:|---:|---:|"]
+    for key in sorted(by_feature_ts, key=lambda k: (k != "all TestState", k)):
+        p, n = by_feature_ts[key]
         lines.append(f"| `{key}` | {p} | {n} | {100 * p / n:.1f}% |")
     hist = t.history_cases()
     same = sum(t.history_matches(c) for c in hist)
@@ -71,8 +88,9 @@ def report() -> str:
     for cid, why in t.KNOWN_HISTORY.items():
         hist_groups[why].append(str(cid))
     lines += [f"- differs: {why}: {', '.join(ids)}" for why, ids in hist_groups.items()]
-    lines += ["", "Not judged:", ""]
-    lines += [f"- {n} cases: {why}" for why, n in sorted(skipped.items())]
+    if skipped:
+        lines += ["", "Not judged:", ""]
+        lines += [f"- {n} cases: {why}" for why, n in sorted(skipped.items())]
     lines += ["", f"Failing ({len(failures)}), each xfail(strict=True) in test_asl.py:", ""]
     grouped: dict[str, list[str]] = defaultdict(list)
     for cid, name, why in failures:

@@ -36,8 +36,9 @@ KNOWN: dict[int, str] = {
                                  938, 939, 940, 941, 942, 943, 944, 945, 947, 948, 1307)},
     916: "ResultWriter (writing Map results to S3) is not supported",
     1315: "ItemReader/ItemBatcher (S3-backed distributed Map) is not supported",
-    633: "the case names neither a fake handler nor a recorded result for its Lambda",
-    634: "the case names neither a fake handler nor a recorded result for its Lambda",
+    **{i: "the case names neither a fake handler nor a recorded result for its Lambda (the "
+          "expected cause is the Lambda Python runtime's error with its stack trace)"
+       for i in (633, 634)},
     **{i: "TestState calls a real Lambda function without a mock; the case records neither "
           "its handler nor (for lambda:invoke) the Lambda service's response headers"
        for i in range(1169, 1175)},
