@@ -40,6 +40,7 @@ from hubbub.streams import StreamEngine, create_stream_engine
 from hubbub.streams.base import StreamSpec, consumer_lag
 from hubbub.streams.batcher import BatchSettings, EventSource
 from hubbub.streams.consumer import StreamConsumer
+from hubbub.streams.pressure import IngestLimiter
 
 log = logging.getLogger("hubbub.streams")
 
@@ -64,6 +65,12 @@ MIN_BACKLOG = 1_000
 #: to take a batch while the ingest saturates the core, short against the 6 s after which
 #: the chat's typing is stale. A waiting QoS 1 publish holds its PUBACK (flow control).
 MAX_DELAY_S = 1.0
+#: The loop-lag probe's period, and the lag over which stream ingest is slowed
+#: (``hubbub.streams.pressure``): one loop iteration longer than this is what every step
+#: of a chat message would wait. ``[app] streamIngestLagTargetMs = 0`` turns it off.
+LAG_PROBE_S = 0.010
+LAG_TARGET_SETTING = "streamIngestLagTargetMs"
+LAG_TARGET_MS = 10
 #: How often ``wait_caught_up`` looks at the checkpoints while a window is open.
 CAUGHT_UP_POLL_S = 0.01
 
@@ -78,14 +85,19 @@ class StreamRuntime:
     trimmed_records: int = 0
     housekeeping_errors: int = 0
     started: asyncio.Event = field(default_factory=asyncio.Event)  # consumers running
+    loop_lag_ms: float = 0.0  # the probe's last reading
 
     def stats(self) -> dict[str, Any]:
         """Counters for the benchmark and operators: puts accepted and dropped by the
         put gate, and per consumer its invocations, records and iterator age (ms)."""
         engine = self.engine
+        limiter = engine.limiter
         return {
             "engine": {**asdict(engine.stats),
-                       "max_backlog": engine.backlog_bound.max_per_shard},
+                       "max_backlog": engine.backlog_bound.max_per_shard,
+                       "loop_lag_ms": round(self.loop_lag_ms, 2),
+                       "ingest_limit_per_s": (round(limiter.rate / LAG_PROBE_S)
+                                              if limiter is not None else None)},
             "consumers": {name: {**asdict(c.stats), "iterator_age_ms": c.iterator_age_ms(),
                                  "backlog": {sid: engine.backlog(c.stream, sid)
                                              for sid in engine.shard_ids(c.stream)}}
@@ -146,6 +158,27 @@ def max_backlog(streams: Any, settings: Any) -> int:
         return override
     sizes = [c.batch_size for decl in streams.values() for c in decl.consumers]
     return max([MIN_BACKLOG, *(BACKLOG_BATCHES * int(n) for n in sizes)])
+
+
+def lag_target_ms(settings: Any) -> int:
+    value = settings.get(LAG_TARGET_SETTING) if hasattr(settings, "get") else None
+    if value is None:
+        return LAG_TARGET_MS
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{LAG_TARGET_SETTING} must be a whole number of ms, 0 for no"
+                          f" limit (got {value!r})")
+    return value
+
+
+async def _probe_loop_lag(runtime: StreamRuntime) -> None:
+    # A timer's lateness is the length of the loop iteration it waited behind.
+    loop = asyncio.get_running_loop()
+    while True:
+        t = loop.time()
+        await asyncio.sleep(LAG_PROBE_S)
+        lag = max(0.0, loop.time() - t - LAG_PROBE_S)
+        runtime.loop_lag_ms = lag * 1000
+        runtime.engine.tick(lag)
 
 
 def open_engine(node: Any, data: Path) -> StreamEngine:
@@ -213,6 +246,7 @@ async def start_streams(node: Any, data: Path) -> StreamRuntime:
     stack: contextlib.AsyncExitStack = node._stack
     stack.push_async_callback(engine.close)
     runtime = StreamRuntime(engine)
+    target = lag_target_ms(node.services.settings)
     for decl in node.app.streams.values():
         await engine.create_stream(StreamSpec(decl.name, decl.shards,
                                               decl.retention_hours * 3600.0))
@@ -232,11 +266,18 @@ async def start_streams(node: Any, data: Path) -> StreamRuntime:
 
     task = asyncio.create_task(run(), name="hubbub-streams")
     task.add_done_callback(_log_crash)
+    probe: asyncio.Task[None] | None = None
+    if target > 0:
+        engine.limiter = IngestLimiter(target=target / 1000)
+        probe = asyncio.create_task(_probe_loop_lag(runtime), name="hubbub-stream-lag-probe")
+        probe.add_done_callback(_log_crash)
 
     async def stop() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):  # crashes: logged
-            await task
+        for t in (task, probe):
+            if t is not None:
+                t.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):  # crashes: logged
+                    await t
         for consumer in runtime.consumers.values():
             await consumer.stop()
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from hubbub.errors import BadRequest, LimitExceeded
+from hubbub.streams.pressure import IngestLimiter
 
 Clock = Callable[[], float]  # epoch seconds
 
@@ -321,6 +322,11 @@ class StreamEngine(Protocol):
     def generation(self, stream: str, shard_id: str) -> int: ...
 
     backlog_bound: BacklogBound
+    limiter: IngestLimiter | None
+
+    def tick(self, lag: float) -> None:
+        """Once per period of the node's loop-lag probe (``IngestLimiter``)."""
+        ...
 
     def attach_consumer(self, stream: str, consumer: str) -> None:
         """Bound the stream's shards by this consumer's progress (``BacklogBound``)."""

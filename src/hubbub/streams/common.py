@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 
-from hubbub.errors import BadRequest
+from hubbub.errors import BadRequest, LimitExceeded
 from hubbub.streams.base import (
     BacklogBound,
     Clock,
@@ -29,11 +29,17 @@ from hubbub.streams.base import (
     shard_id,
     shard_index,
 )
+from hubbub.streams.pressure import IngestLimiter
 
 
 def _wake_one(fut: asyncio.Future[None]) -> None:
     if not fut.done():
         fut.set_result(None)
+
+
+def _expire(fut: asyncio.Future[bool]) -> None:
+    if not fut.done():
+        fut.set_result(False)
 
 
 class _Signal:
@@ -55,6 +61,10 @@ class EngineCore:
         self._specs: dict[str, StreamSpec] = {}
         self._signals: dict[tuple[str, int], _Signal] = {}
         self._waiters: dict[tuple[str, int], deque[asyncio.Future[None]]] = {}
+        #: Set by the node (``stream_wiring``): puts then wait for its tokens, which
+        #: ``tick`` hands out as the event loop's lag allows (``hubbub.streams.pressure``).
+        self.limiter: IngestLimiter | None = None
+        self._token_waiters: deque[tuple[asyncio.Future[bool], int]] = deque()
 
     async def _admit(self, stream: str, shards: Sequence[int]) -> None:
         """Pass the put gate (``LimitExceeded`` at once beyond it: ``stats.rejected``),
@@ -69,21 +79,59 @@ class EngineCore:
         self.gate.acquire(len(shards))
         bound = self.backlog_bound
         try:
+            deadline: float | None = None
+            limiter = self.limiter
+            if limiter is not None and (self._token_waiters or not limiter.take(len(shards))):
+                deadline = await self._wait_for_token(stream, shards)
             full = bound.full(stream, shards)
             if full is not None:
-                await self._wait_for_room(stream, shards, full)
+                await self._wait_for_room(stream, shards, full, deadline)
         except BaseException:
             self.gate.release(len(shards), stored=False)
             raise
         bound.add(stream, shards)
 
-    async def _wait_for_room(self, stream: str, shards: Sequence[int], full: int) -> None:
+    async def _wait_for_token(self, stream: str, shards: Sequence[int]) -> float:
+        """Wait in line for the limiter's tokens; returns the put's deadline."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_delay
+        if self.max_delay > 0:
+            self.stats.delayed += len(shards)
+            fut: asyncio.Future[bool] = loop.create_future()
+            self._token_waiters.append((fut, len(shards)))
+            timer = loop.call_later(self.max_delay, _expire, fut)
+            try:
+                if await fut:
+                    return deadline
+            finally:
+                timer.cancel()
+        self.stats.shed += len(shards)
+        raise LimitExceeded(f"stream {stream!r}: ingest is slowed while the event loop is"
+                            " busy (chat first); record shed")
+
+    def tick(self, lag: float) -> None:
+        """The node's loop-lag probe, once per period: adjust the limiter, let waiting puts
+        in, in order, while it has tokens."""
+        limiter = self.limiter
+        if limiter is None:
+            return
+        limiter.tick(lag)
+        waiters = self._token_waiters
+        while waiters and limiter.tokens > 0:
+            fut, n = waiters.popleft()
+            if not fut.done():
+                limiter.tokens -= n
+                fut.set_result(True)
+
+    async def _wait_for_room(self, stream: str, shards: Sequence[int], full: int,
+                             deadline: float | None) -> None:
         bound = self.backlog_bound
         if self.max_delay <= 0:
             raise bound.shed(stream, shards, full)
-        self.stats.delayed += len(shards)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.max_delay
+        if deadline is None:
+            self.stats.delayed += len(shards)
+            deadline = loop.time() + self.max_delay
         shard: int | None = full
         while shard is not None:
             remaining = deadline - loop.time()
