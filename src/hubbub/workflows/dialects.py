@@ -212,7 +212,7 @@ class JsonPath:
         items = payload.select_path(eff, path, self.scope(eff))
         if not isinstance(items, list):
             # AWS's text (recorded by TestState); a context path is shown relative to $$.
-            shown = path[1:] if path.startswith("$$") else path
+            shown = "null" if path is None else path[1:] if path.startswith("$$") else path
             raise StatesError("States.Runtime", f'Reference path "{shown}" must point to array.')
         self._note("afterItemsPath", items)
         return eff, items

@@ -86,6 +86,12 @@ def map_settings(state: dict[str, Any], doc: Any, d: Dialect) -> tuple[Any, Any,
     if tol_pct is not None and not 0 <= tol_pct <= 100:
         raise StatesError("States.Runtime",
                           "ToleratedFailurePercentage must be between 0 and 100.", quiet=True)
+    if d.inspect is not None:  # TestState reports them (as AWS does)
+        d.inspect["maxConcurrency"] = int(max_conc)
+        if tol_count is not None:
+            d.inspect["toleratedFailureCount"] = int(tol_count)
+        if tol_pct is not None:
+            d.inspect["toleratedFailurePercentage"] = float(tol_pct)
     return max_conc, tol_count, tol_pct
 
 

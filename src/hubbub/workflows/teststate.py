@@ -110,6 +110,12 @@ def test_state_steps(request: StateTestRequest, *, clock: Callable[[], float],
             resp["nextState"] = nxt
     except StatesError as exc:
         resp = _failed(plan, exc, d, details)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError,
+            RecursionError) as exc:
+        # As in an execution (execution.py): a shape the validator let through and the
+        # interpreter did not expect fails visibly instead of crashing the caller.
+        resp = {"status": "FAILED", "error": "States.Runtime",
+                "cause": f"hubbub could not run this definition: {exc!r}"}
     if plan.level != "INFO":
         resp["inspectionData"] = _inspection(plan, d.inspect, frame.variables, details)
     return resp
@@ -154,13 +160,7 @@ def _map_checks(plan: Plan, d: dialects.Dialect) -> None:
         count = len(plan.reader_items if plan.reader_items is not None else plan.result)
     else:
         count = len(d.map_items(state, doc)[1])
-    max_conc, tol_count, tol_pct = map_settings(state, doc, d)
-    if d.inspect is not None:
-        d.inspect["maxConcurrency"] = int(max_conc)
-        if tol_count is not None:
-            d.inspect["toleratedFailureCount"] = int(tol_count)
-        if tol_pct is not None:
-            d.inspect["toleratedFailurePercentage"] = float(tol_pct)
+    _, tol_count, tol_pct = map_settings(state, doc, d)
     if plan.mock is not None and "errorOutput" in plan.mock:
         return
     # Recorded: without a tolerance, failed iterations do not fail the mocked Map.
@@ -179,11 +179,7 @@ def _failed(plan: Plan, exc: StatesError, d: dialects.Dialect,
             details: ErrorDetails) -> StateTestResponse:
     """RETRIABLE when a retrier has attempts left, CAUGHT_ERROR when a catcher takes it."""
     state = plan.state
-    resp: StateTestResponse = {"status": "FAILED"}
-    if exc.error is not None:
-        resp["error"] = exc.error
-    if exc.cause is not None:
-        resp["cause"] = exc.cause
+    resp: StateTestResponse = {"status": "FAILED", **_error_fields(exc)}
     for i, retrier in enumerate(state.get("Retry", [])):
         if error_matches(retrier.get("ErrorEquals", []), exc.error):
             details["retryIndex"] = i
@@ -196,10 +192,23 @@ def _failed(plan: Plan, exc: StatesError, d: dialects.Dialect,
     for i, catcher in enumerate(state.get("Catch", [])):
         if error_matches(catcher.get("ErrorEquals", []), exc.error):
             details["catchIndex"] = i
-            output = d.catch_output(catcher, plan.input, error_output(exc))
-            return {**resp, "status": "CAUGHT_ERROR",
-                    "output": check_size(output, plan.name), "nextState": catcher["Next"]}
+            try:
+                output = check_size(d.catch_output(catcher, plan.input, error_output(exc)),
+                                    plan.name)
+            except StatesError as late:  # e.g. a ResultPath the input cannot take
+                return {"status": "FAILED", **_error_fields(late)}
+            return {**resp, "status": "CAUGHT_ERROR", "output": output,
+                    "nextState": catcher["Next"]}
     return resp
+
+
+def _error_fields(exc: StatesError) -> StateTestResponse:
+    out: StateTestResponse = {}
+    if exc.error is not None:
+        out["error"] = exc.error
+    if exc.cause is not None:
+        out["cause"] = exc.cause
+    return out
 
 
 def _inspection(plan: Plan, noted: dict[str, Any] | None, variables: dict[str, Any],

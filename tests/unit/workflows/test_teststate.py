@@ -160,8 +160,11 @@ def test_a_mocked_map_runs_no_iteration_and_checks_its_tolerance() -> None:
 def test_an_unmocked_map_and_parallel_run_their_states() -> None:
     mapped = {"Type": "Map", "End": True, "ItemProcessor": {"StartAt": "T", "States": {
         "T": {"Type": "Task", "Resource": "inc", "End": True}}}}
-    resp = run(mapped, [1, 2, 3], task=lambda req: req.input + 1)
+    resp = run({**mapped, "MaxConcurrency": 2}, [1, 2, 3], task=lambda req: req.input + 1,
+               inspectionLevel="DEBUG")
     assert json.loads(resp["output"]) == [2, 3, 4]
+    assert resp["inspectionData"]["maxConcurrency"] == 2
+    assert json.loads(resp["inspectionData"]["afterItemsPath"]) == [1, 2, 3]
     par = {"Type": "Parallel", "End": True, "Branches": [
         {"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": "a", "End": True}}},
         {"StartAt": "B", "States": {"B": {"Type": "Wait", "Seconds": 99, "End": True}}}]}
@@ -258,18 +261,28 @@ JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_s
                        | st.dictionaries(st.text(max_size=4), kids, max_size=3), max_leaves=8)
 
 
-@settings(max_examples=150, deadline=None)
-@given(state=st.dictionaries(
-    st.sampled_from(["Type", "Next", "End", "InputPath", "Parameters", "ResultPath",
-                     "Result", "OutputPath", "Resource", "Retry", "Catch", "Choices",
-                     "Default", "Seconds", "ItemsPath", "ItemProcessor", "Branches"]),
-    JSONISH | st.sampled_from(["Pass", "Task", "Map", "Choice", "$", "$.a", "X"]), max_size=6),
-       input=JSONISH, mock=st.none() | st.sampled_from(
+VALID = [TASK, RETRYING, {"Type": "Pass", "End": True}, {"Type": "Succeed"},
+         {"Type": "Map", "End": True, "ItemProcessor": {"StartAt": "T", "States": {
+             "T": {"Type": "Task", "Resource": "r", "End": True}}}},
+         {"Type": "Choice", "Default": "D", "Choices": [
+             {"Variable": "$.a", "IsPresent": True, "Next": "A"}]}]
+FIELDS = st.sampled_from(["Next", "End", "InputPath", "Parameters", "ResultPath", "Result",
+                          "OutputPath", "ResultSelector", "ItemsPath", "Retry", "Catch",
+                          "QueryLanguage", "Assign", "Output", "Arguments", "Items"])
+VALUES = JSONISH | st.sampled_from(["$", "$.a", "$$", "$.a[0]", "{% $states.input %}",
+                                    "JSONata", "X", [{"ErrorEquals": ["States.ALL"]}]])
+
+
+@settings(max_examples=300, deadline=None)
+@given(base=st.sampled_from(VALID), changes=st.dictionaries(FIELDS, VALUES, max_size=3),
+       input=JSONISH, level=st.sampled_from(LEVELS), mock=st.none() | st.sampled_from(
            [{"result": "1"}, {"result": "[1]"}, {"errorOutput": {"error": "E"}}]))
-def test_anything_answers_or_is_refused_never_crashes(state: dict[str, Any], input: Any,
-                                                      mock: Any) -> None:
+def test_anything_answers_or_is_refused_never_crashes(base: dict[str, Any],
+                                                      changes: dict[str, Any], input: Any,
+                                                      level: str, mock: Any) -> None:
+    state = {**base, **changes}
     request: StateTestRequest = {"definition": json.dumps(state), "input": json.dumps(input),
-                                 "inspectionLevel": "TRACE"}
+                                 "inspectionLevel": level}
     if mock is not None:
         request["mock"] = mock
     try:
@@ -277,3 +290,15 @@ def test_anything_answers_or_is_refused_never_crashes(state: dict[str, Any], inp
     except (InvalidDefinition, InvalidStateTest):
         return
     assert resp["status"] in ("SUCCEEDED", "FAILED", "RETRIABLE", "CAUGHT_ERROR")
+
+
+def test_regressions_found_by_the_fuzzer() -> None:
+    # a catcher whose ResultPath the input cannot take fails the state (as in an execution)
+    resp = run(RETRYING, [], mock={"errorOutput": {"error": "E"}})
+    assert resp == {"status": "FAILED", "error": "States.Runtime",
+                    "cause": "Invalid path '$.err': cannot set field 'err' on []"}
+    # ItemsPath null selects {} (ASL: a null path is an empty object), not an array
+    mapped = {"Type": "Map", "End": True, "ItemsPath": None, "ItemProcessor": {
+        "StartAt": "T", "States": {"T": {"Type": "Pass", "End": True}}}}
+    assert run(mapped, [1]) == {"status": "FAILED", "error": "States.Runtime",
+                                "cause": 'Reference path "null" must point to array.'}
