@@ -7,35 +7,13 @@ from __future__ import annotations
 import random
 import string
 from datetime import UTC, datetime
-from unittest import mock
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from tests.unit.aws.node import run_js, value
 
-botocore_auth = pytest.importorskip("botocore.auth")
-from botocore.awsrequest import AWSRequest  # noqa: E402
-from botocore.credentials import Credentials  # noqa: E402
-
-SERVICE = "iotdevicegateway"
-
-
-def botocore_url(endpoint: str, region: str, key: str, secret: str, token: str | None,
-                 when: datetime, expires: int) -> str:
-    """botocore's presigned URL for ``wss://endpoint/mqtt``, token added after signing.
-
-    The request is signed as https (same canonical request: GET, the path, host, the
-    empty payload's hash) and the scheme swapped, as the AWS IoT SDKs do."""
-    request = AWSRequest(method="GET", url=f"https://{endpoint}/mqtt")
-    signer = botocore_auth.SigV4QueryAuth(Credentials(key, secret), SERVICE, region,
-                                          expires=expires)
-    with mock.patch.object(botocore_auth, "get_current_datetime",
-                           return_value=when.replace(tzinfo=None)):
-        signer.add_auth(request)
-    url = "wss" + request.url[len("https"):]
-    if token:
-        url += "&X-Amz-Security-Token=" + quote(token, safe="-_.~")
-    return url
+pytest.importorskip("botocore")
+from tests.unit.aws.presign import SERVICE, botocore_url  # noqa: E402
 
 
 def js_url(endpoint: str, region: str, key: str, secret: str, token: str | None,
