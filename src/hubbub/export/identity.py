@@ -130,7 +130,12 @@ def site_resources(app: AppSpec, *, with_api: bool) -> dict[str, Json]:
         "Id": "site", "DomainName": getatt("SiteBucket", "RegionalDomainName"),
         "S3OriginConfig": {"OriginAccessIdentity": ""},
         "OriginAccessControlId": getatt("SiteAccessControl", "Id")}]
-    behaviors: list[Json] = []
+    # config.json changes after the first upload (site-config runs after sam deploy): the
+    # edge must not keep the placeholder for a day. It is small and read once per page load.
+    behaviors: list[Json] = [{
+        "PathPattern": "/config.json", "TargetOriginId": "site",
+        "ViewerProtocolPolicy": "redirect-to-https", "AllowedMethods": ["GET", "HEAD"],
+        "CachePolicyId": CACHING_DISABLED, "ResponseHeadersPolicyId": ref("SiteHeaders")}]
     if with_api:
         origins.append({
             "Id": "api",
@@ -153,8 +158,7 @@ def site_resources(app: AppSpec, *, with_api: bool) -> dict[str, Json]:
         "CustomErrorResponses": [
             {"ErrorCode": 403, "ResponseCode": 200, "ResponsePagePath": "/index.html"},
             {"ErrorCode": 404, "ResponseCode": 200, "ResponsePagePath": "/index.html"}]}
-    if behaviors:
-        distribution["CacheBehaviors"] = behaviors
+    distribution["CacheBehaviors"] = behaviors
     return {
         "SiteBucket": {"Type": "AWS::S3::Bucket", "Properties": {
             "PublicAccessBlockConfiguration": {

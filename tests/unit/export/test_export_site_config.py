@@ -166,3 +166,20 @@ def test_the_export_says_what_comes_next(tmp_path: Path) -> None:
     assert len(lines) == 4
     assert "sam deploy" in lines[1]
     assert "site-config" in lines[2] and "s3 sync" in lines[3]  # configure, then upload
+
+
+def test_python_dash_m(site: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "hubbub.export_cli", "site-config",
+                           "--site", str(site), "--region", "us-east-1",
+                           "--identity-pool-id", POOL, "--iot-endpoint", ENDPOINT],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((site / "config.json").read_text())["identityPoolId"] == POOL
+    bad = subprocess.run([sys.executable, "-m", "hubbub.export_cli", "site-config",
+                          "--site", str(site)], capture_output=True, text=True, timeout=60,
+                         check=False)
+    assert bad.returncode == 2
+    assert "give --stack, or all of" in bad.stderr

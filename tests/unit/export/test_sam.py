@@ -267,7 +267,7 @@ def test_routes_site_and_outputs(chat: AppSpec, chat_template: dict[str, Any]) -
     r = chat_template["Resources"]
     assert r["SiteBucket"]["Type"] == "AWS::S3::Bucket"
     behaviors = r["SiteDistribution"]["Properties"]["DistributionConfig"]["CacheBehaviors"]
-    assert [b["PathPattern"] for b in behaviors] == ["/api/*"]
+    assert [b["PathPattern"] for b in behaviors] == ["/config.json", "/api/*"]
     assert set(chat_template["Outputs"]) == {"IotEndpointLookup", "ApiUrl", "IdentityPoolId",
                                              "SiteBucket", "SiteUrl"}
     assert "describe-endpoint" in chat_template["Outputs"]["IotEndpointLookup"]["Value"]
