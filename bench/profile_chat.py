@@ -103,7 +103,7 @@ def _message(room: str, i: int) -> bytes:
 
 
 async def run(rooms: int, per_room: int, batch: int, rounds: int, engine: str,
-              profile: bool) -> dict[str, float]:
+              profile: bool, plain: bool = False) -> dict[str, float]:
     from hubbub.broker.router import Grant
     from hubbub.config import Config
     from hubbub.mqtt.codec import encode
@@ -132,7 +132,8 @@ async def run(rooms: int, per_room: int, batch: int, rounds: int, engine: str,
                     done.set()
 
             pubs = [_attach(broker, f"p{r}", check) for r in range(rooms)]
-            wires = [b"".join(encode(Publish("chat/out", _message(f"r{r}", i), 1,
+            wires = [b"".join(encode(Publish(f"chat/pub/r{r}" if plain else "chat/out",
+                                             _message(f"r{r}", i), 1,
                                              packet_id=i + 1), 4) for i in range(batch))
                      for r in range(rooms)]
             prof = cProfile.Profile() if profile else None
@@ -160,9 +161,9 @@ async def run(rooms: int, per_room: int, batch: int, rounds: int, engine: str,
                     prof.disable()
                 wall += time.perf_counter() - t0
                 cpu += time.process_time() - c0
-            stored = await node.services.table("chat").query(
-                "r0", limit=1000)
-            assert len(stored.items) == min(1000, rounds * batch), len(stored.items)
+            stored = await node.services.table("chat").query("r0", limit=1000)
+            if not plain:
+                assert len(stored.items) == min(1000, rounds * batch), len(stored.items)
         finally:
             await node.stop()
     if prof:
@@ -170,6 +171,77 @@ async def run(rooms: int, per_room: int, batch: int, rounds: int, engine: str,
         pstats.Stats(prof).sort_stats("cumulative").print_stats(60)
     n = rounds * rooms * batch
     return {"wall_us": wall / n * 1e6, "cpu_us": cpu / n * 1e6}
+
+
+def _best_us(fn: Any, n: int = 2000, repeat: int = 5) -> float:
+    """Best-of-``repeat`` microseconds per call of ``fn`` (CPU time)."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.process_time()
+        for _ in range(n):
+            fn()
+        best = min(best, time.process_time() - t0)
+    return best / n * 1e6
+
+
+async def stages() -> dict[str, float]:
+    """Each stage of one chat message alone, through the public API (so it runs on any
+    version of hubbub): microseconds of CPU per message."""
+    from hubbub.app import load_app
+    from hubbub.config import Config
+    from hubbub.rules import MessageContext, RuleSpec, render_template
+    from hubbub.rules.values import loads
+    from hubbub.tables import create_table_engine
+
+    app = load_app(Config().app)
+    rules = {n: RuleSpec.from_payload(n, raw) for n, raw in app.rules.items()}
+    payload = _message("lobby", 1)
+    ids = iter(range(10**9))
+
+    def ctx(topic: str, data: bytes, parsed: bool = True) -> MessageContext:
+        c = MessageContext(topic=topic, payload=data, client_id="c1", principal="p",
+                           timestamp_ms=1_800_000_000_000, newuuid=lambda: f"u{next(ids)}")
+        if parsed:
+            c.document  # noqa: B018  (parsed outside the timed part)
+        return c
+
+    out: dict[str, float] = {}
+    out["parse chat/out JSON"] = _best_us(lambda: loads(payload))
+    for name in ("ChatRepublish", "ChatToFunction"):
+        stmt = rules[name].statement
+        out[f"evaluate {name}"] = _best_us(lambda s=stmt: s.evaluate(ctx("chat/out", payload)))
+    pair = rules["ChatRepublish"].statement, rules["ChatToFunction"].statement
+
+    def both() -> None:  # as the engine does: one message, both rules (shared conditions)
+        c = ctx("chat/out", payload)
+        pair[0].evaluate(c)
+        pair[1].evaluate(c)
+    out["evaluate both, one message"] = _best_us(both)
+    result = rules["ChatRepublish"].statement.evaluate(ctx("chat/out", payload))
+    assert result is not None
+    c0 = ctx("chat/out", payload)
+    out["render chat/pub/${room}"] = _best_us(
+        lambda: render_template("chat/pub/${room}", c0, result.variables))
+    out["serialise the republished JSON"] = _best_us(result.payload)
+    stored = result.payload()
+    store = rules["ChatStore"].statement
+    out["parse + evaluate ChatStore"] = _best_us(
+        lambda: store.evaluate(ctx("chat/pub/lobby", stored, parsed=False)))
+    item = store.evaluate(ctx("chat/pub/lobby", stored))
+    assert item is not None
+    with tempfile.TemporaryDirectory(prefix="hubbub-profile-chat-") as tmp:
+        engine = create_table_engine("sqlite", Path(tmp) / "t.sqlite3")
+        await engine.open()
+        table = engine.table(app.tables["chat"])
+        best = float("inf")
+        for r in range(5):
+            batch = [dict(item.output, id=f"{r}-{i}") for i in range(500)]
+            t0 = time.process_time()
+            await asyncio.gather(*(table.put(x) for x in batch))
+            best = min(best, time.process_time() - t0)
+        out["table put (SQLite, 500 concurrent)"] = best / 500 * 1e6
+        await engine.close()
+    return out
 
 
 def _child(args: list[str], src: str | None) -> dict[str, float]:
@@ -191,10 +263,29 @@ def main() -> None:
     p.add_argument("--table-engine", default="sqlite", choices=["sqlite", "memory"])
     p.add_argument("--profile", action="store_true", help="cProfile one more run")
     p.add_argument("--compare", metavar="SRC", help="A/B against hubbub imported from SRC")
+    p.add_argument("--plain", action="store_true",
+                   help="publish straight to chat/pub/{room}: no rule, the broker alone")
+    p.add_argument("--stages", action="store_true", help="each stage's CPU per message alone")
     p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
+    if a.stages and not a.json:
+        rows = [("stage", "this checkout")]
+        base = _child(["--stages"], a.compare) if a.compare else None
+        mine = _child(["--stages"], None)
+        for k, v in mine.items():
+            b = f" | {base[k]:.1f} | {base[k] / v:.2f}x" if base else ""
+            rows.append((k, f"{v:.1f}{b}"))
+        head = " | baseline | baseline/this" if base else ""
+        print(f"| stage (us CPU per message) | this checkout{head} |")
+        for k, v in rows[1:]:
+            print(f"| {k} | {v} |")
+        return
+    if a.stages:
+        print(json.dumps(asyncio.run(stages())))
+        return
     sizes = ["--rooms", str(a.rooms), "--per-room", str(a.per_room), "--batch", str(a.batch),
-             "--rounds", str(a.rounds), "--table-engine", a.table_engine, "--repeat", "1"]
+             "--rounds", str(a.rounds), "--table-engine", a.table_engine, "--repeat", "1",
+             *(["--plain"] if a.plain else [])]
     if a.compare:
         base: list[dict[str, float]] = []
         new: list[dict[str, float]] = []
@@ -212,17 +303,18 @@ def main() -> None:
         return
 
     async def go() -> None:
-        best = min([await run(a.rooms, a.per_room, a.batch, a.rounds, a.table_engine, False)
-                    for _ in range(a.repeat)], key=lambda r: r["cpu_us"])
+        best = min([await run(a.rooms, a.per_room, a.batch, a.rounds, a.table_engine, False,
+                              a.plain) for _ in range(a.repeat)], key=lambda r: r["cpu_us"])
         if a.json:
             print(json.dumps(best))
         else:
-            print(f"chat path ({a.table_engine}): {best['cpu_us']:.1f} us CPU, "
+            what = "plain fan-out" if a.plain else f"chat path ({a.table_engine})"
+            print(f"{what}: {best['cpu_us']:.1f} us CPU, "
                   f"{best['wall_us']:.1f} us wall per chat message "
                   f"({1e6 / best['wall_us']:,.0f} messages/s)")
         if a.profile:
             await run(a.rooms, a.per_room, a.batch, max(1, a.rounds // 2), a.table_engine,
-                      True)
+                      True, a.plain)
 
     asyncio.run(go())
 

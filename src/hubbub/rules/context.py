@@ -41,6 +41,12 @@ class MessageContext:
         return loads(self.payload)
 
     @cached_property
+    def memo(self) -> dict[str, bool]:
+        """Conditions already decided for this message, shared by the rules that see it
+        (``hubbub.rules.evaluator.compile_test``)."""
+        return {}
+
+    @cached_property
     def rule_topic(self) -> str:
         """The topic as ``topic()`` sees it: Basic Ingest's ``$aws/rules/<rule>/`` removed."""
         if self.topic.startswith(BASIC_INGEST_PREFIX):

@@ -16,6 +16,7 @@ are skipped that way; ``newuuid()``/``rand()`` in a skipped operand are not draw
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -231,8 +232,54 @@ def _is_logical(e: ast.Expr) -> bool:
 def compile_test(e: ast.Expr) -> Test:
     """The closure answering whether ``e`` is true (``to_bool(value) is True``)."""
     if isinstance(e, ast.Binary) and e.op == "and":
-        ta, tb = compile_test(e.left), compile_test(e.right)
+        test = _and_test(e)
+        if not _message_only(e):
+            return test
+        # Rules on one topic often repeat a condition (the chat's validity checks are
+        # one rule's WHERE and another's negation): a conjunction that depends on the
+        # message only is decided once per message, shared through ``MessageContext.memo``
+        # under its syntax (interned, so equal conditions of two rules hit one key).
+        key = sys.intern(repr(e))
+
+        def shared(sc: Scope, doc: Any) -> bool:
+            if doc is not sc.top:  # inside a subquery: about an element, not the message
+                return test(sc, doc)
+            memo = sc.ctx.memo
+            found = memo.get(key)
+            if found is None:
+                found = memo[key] = test(sc, doc)
+            return found
+        return shared
+    return _test(e)
+
+
+def _and_test(e: ast.Expr) -> Test:
+    if isinstance(e, ast.Binary) and e.op == "and":
+        ta, tb = _and_test(e.left), _and_test(e.right)
         return lambda sc, doc: ta(sc, doc) and tb(sc, doc)
+    return _test(e)
+
+
+#: Functions whose value is not the same on every call for one message.
+_VOLATILE = frozenset(("newuuid", "rand"))
+
+
+def _message_only(e: Any) -> bool:
+    """Whether ``e``'s value depends on the message alone: no SET variable, no
+    ``newuuid()``/``rand()``."""
+    stack = [e]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Var) or (isinstance(node, ast.Call) and node.name in _VOLATILE):
+            return False
+        if isinstance(node, tuple):
+            stack.extend(node)
+        elif hasattr(node, "__dataclass_fields__"):
+            stack.extend(getattr(node, f) for f in node.__dataclass_fields__)
+    return True
+
+
+def _test(e: ast.Expr) -> Test:  # e is not an AND (see _and_test)
     if isinstance(e, ast.Unary) and e.op == "not":
         f = compile_expr(e.expr)
         return lambda sc, doc: to_bool(f(sc, doc)) is False

@@ -12,6 +12,10 @@ from typing import Any
 
 from hubbub.rules.values import UNDEFINED, is_number, num, to_bool, to_decimal
 
+# Exact types (``type(x) is``): bool is not an int here, and Undefined is none of them.
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+_NUMBERS = frozenset((int, float))
+
 
 def logical_and(a: Any, b: Any) -> Any:
     x, y = to_bool(a), to_bool(b)
@@ -93,6 +97,9 @@ def equals(a: Any, b: Any) -> Any:
 
     Iterative, so deeply nested payloads cannot exhaust the stack.
     """
+    t = type(a)
+    if t is type(b) and t in _SCALARS:  # the common case, decided at once
+        return bool(a == b)
     if a is UNDEFINED or b is UNDEFINED:
         return UNDEFINED
     stack = [(a, b)]
@@ -120,10 +127,14 @@ def compare(op: str, a: Any, b: Any) -> Any:
         eq = equals(a, b)
         return UNDEFINED if eq is UNDEFINED else not eq
     # Ordering: "Both operands are converted to a Decimal, and then compared."
-    ops = _numeric_operands(a, b) if not isinstance(a, bool) and not isinstance(b, bool) else None
-    if ops is None:
-        return UNDEFINED
-    x, y = ops
+    if type(a) in _NUMBERS and type(b) in _NUMBERS:  # numbers already (not bool)
+        x, y = a, b
+    else:
+        ops = (_numeric_operands(a, b)
+               if not isinstance(a, bool) and not isinstance(b, bool) else None)
+        if ops is None:
+            return UNDEFINED
+        x, y = ops
     if op == "<":
         return bool(x < y)
     if op == "<=":

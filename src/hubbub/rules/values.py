@@ -133,6 +133,9 @@ def strip_undefined(v: Any) -> Any:
     """
     if not isinstance(v, (dict, list)):
         return v
+    if isinstance(v, dict) and not any(
+            x is UNDEFINED or isinstance(x, (dict, list)) for x in v.values()):
+        return v  # flat and clean (a typical SELECT output): nothing to drop, no copy
     holder: list[Any] = [None]
     stack: list[tuple[Any, Any, Any]] = [(v, holder, 0)]
     while stack:

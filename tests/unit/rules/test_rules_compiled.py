@@ -196,3 +196,41 @@ def test_edge_cases_equal_the_interpreter(expr: str) -> None:
     assert _same(ref.eval(select, ref.top), compile_expr(select)(sc, sc.top)), expr
     result = stmt.evaluate(ctx)
     assert (result is not None) == ref.where(stmt.where, ref.top), expr
+
+
+def test_rules_on_one_message_decide_a_shared_condition_once() -> None:
+    cond = "cast(room AS String) = room AND length(room) <= 64 AND NOT isUndefined(text)"
+    first = parse_sql(f"SELECT room FROM 'chat/out' WHERE {cond}")
+    second = parse_sql(f"SELECT VALUE 1 FROM 'chat/out' WHERE isUndefined(room) OR "
+                       f"(CASE {cond} WHEN true THEN false ELSE true END)")
+    ctx = make_ctx({"room": "lobby", "text": "hi"})
+    assert first.evaluate(ctx) is not None
+    assert list(ctx.memo.values()) == [True]
+    assert second.evaluate(ctx) is None  # true, negated
+    # The second rule read the first one's answer: flip it and the second one follows.
+    ctx2 = make_ctx({"room": "lobby", "text": "hi"})
+    assert first.evaluate(ctx2) is not None
+    (key,) = ctx2.memo
+    ctx2.memo[key] = False
+    assert second.evaluate(ctx2) is not None
+    assert make_ctx({}).memo == {}  # per message
+
+
+@pytest.mark.parametrize("where", [
+    "a = 1 AND @v = 1",  # a SET variable: each statement has its own
+    "a = 1 AND newuuid() <> ''",  # a new value on every call
+    "a = 1 AND rand() < 2",
+])
+def test_conditions_that_are_not_the_messages_alone_are_not_shared(where: str) -> None:
+    stmt = parse_sql(f"SET @v = 1 SELECT VALUE 1 FROM 'a/b' WHERE {where}")
+    ctx = make_ctx({"a": 1}, rand=lambda: 0.5)
+    assert stmt.evaluate(ctx) is not None
+    assert ctx.memo == {}
+
+
+def test_a_shared_condition_inside_a_subquery_is_about_each_element() -> None:
+    stmt = parse_sql("SELECT VALUE (SELECT VALUE n FROM l WHERE n > 1 AND n < 4) FROM 'a/b' "
+                     "WHERE n > 1 AND n < 4")
+    ctx = make_ctx({"n": 2, "l": [{"n": 1}, {"n": 2}, {"n": 3}, {"n": 5}]})
+    result = stmt.evaluate(ctx)
+    assert result is not None and result.output == [2, 3]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
 from collections.abc import Callable
@@ -17,6 +18,9 @@ from hubbub.rules.values import UNDEFINED, loads, to_int, to_string
 
 def _strings(fn: Callable[..., Any]) -> Callable[..., Any]:
     def impl(*args: Any) -> Any:
+        if len(args) == 1:  # most string functions: no list, no any()
+            x = to_string(args[0])
+            return UNDEFINED if x is UNDEFINED else fn(x)
         xs = [to_string(a) for a in args]
         if any(x is UNDEFINED for x in xs):
             return UNDEFINED
@@ -41,6 +45,7 @@ for _algo in ("md5", "sha1", "sha224", "sha256", "sha384", "sha512"):
 register("md2", 1)(_strings(lambda s: md2_hex(s.encode())))
 
 
+@functools.lru_cache(maxsize=256)  # a rule's pattern is a literal: compiled once
 def _java_regex(pattern: str) -> re.Pattern[str]:
     # Java and Python agree on the common syntax; possessive quantifiers and \p{..}
     # classes are the notable gaps, and they fail to compile -> Undefined.
