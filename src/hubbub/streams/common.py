@@ -252,35 +252,40 @@ class TailCache:
     plus one, in one writer) are consecutive here, so a read after sequence ``n`` is a
     slice. A consumer near the tail then reads from memory: no reader-thread hop, no
     query, which is what lets it keep up while the ingest keeps the loop busy. Holds at
-    most ``2 * size`` records (trimmed to ``size``).
+    most ``2 * size`` records (trimmed to ``size``), as plain tuples: tuples of strings,
+    bytes and floats drop out of the garbage collector's sight, ``Record`` objects would
+    not, and every full collection pass (which stops the loop) would walk them.
     """
 
-    __slots__ = ("_records", "_first", "_size")
+    __slots__ = ("_rows", "_first", "_size", "shard_id")
 
-    def __init__(self, size: int) -> None:
-        self._records: list[Record] = []
-        self._first = 0  # sequence number (int) of _records[0]
+    def __init__(self, shard_id: str, size: int) -> None:
+        self.shard_id = shard_id
+        self._rows: list[tuple[str, str, bytes, float]] = []  # (sequence, key, data, arrival)
+        self._first = 0  # sequence number (int) of _rows[0]
         self._size = size
 
-    def append(self, first: int, records: Sequence[Record]) -> None:
-        """Add ``records`` numbered ``first``, ``first + 1``, ...; a gap starts over."""
-        if not records:
+    def append(self, first: int, rows: Sequence[tuple[str, str, bytes, float]]) -> None:
+        """Add rows numbered ``first``, ``first + 1``, ...; a gap starts over."""
+        if not rows:
             return
-        if not self._records or first != self._first + len(self._records):
-            self._records, self._first = [], first
-        self._records.extend(records)
-        extra = len(self._records) - self._size
+        if not self._rows or first != self._first + len(self._rows):
+            self._rows, self._first = [], first
+        self._rows.extend(rows)
+        extra = len(self._rows) - self._size
         if extra > self._size:
-            del self._records[:extra]
+            del self._rows[:extra]
             self._first += extra
 
     def read(self, after: int, limit: int, horizon: float) -> list[Record] | None:
         """Up to ``limit`` records after sequence ``after`` that arrived at or after
         ``horizon``; None when the cache does not reach back that far."""
-        if not self._records or after < self._first - 1:
+        if not self._rows or after < self._first - 1:
             return None
         start = after - self._first + 1
-        records = self._records
-        while start < len(records) and records[start].arrival < horizon:
+        rows = self._rows
+        while start < len(rows) and rows[start][3] < horizon:
             start += 1  # expired, not yet trimmed: invisible (as in the query)
-        return records[start:start + limit]
+        sid = self.shard_id
+        return [Record(sid, seq, pk, data, arrival)
+                for seq, pk, data, arrival in rows[start:start + limit]]

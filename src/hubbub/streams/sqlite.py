@@ -183,8 +183,8 @@ class SqliteStreamEngine(EngineCore):
         for (i, pk, data), n in zip(put.rows, seqs, strict=True):
             tail = self._tails.get((put.stream, i))
             if tail is None:
-                tail = self._tails[(put.stream, i)] = TailCache(self._tail_size)
-            tail.append(n, [Record(shard_id(i), format_sequence(n), pk, data, put.arrival)])
+                tail = self._tails[(put.stream, i)] = TailCache(shard_id(i), self._tail_size)
+            tail.append(n, [(format_sequence(n), pk, data, put.arrival)])
 
     async def read(self, stream: str, shard_id: str, after_sequence: str | None,
                    limit: int) -> list[Record]:
