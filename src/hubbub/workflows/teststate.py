@@ -157,15 +157,15 @@ def _attempt(plan: Plan, d: dialects.Dialect, frame: Frame
 def _map_checks(plan: Plan, d: dialects.Dialect) -> None:
     state, doc = plan.state, plan.input
     if "ItemReader" in state:  # the items come from a reader TestState cannot call
-        count = len(plan.reader_items if plan.reader_items is not None else plan.result)
+        items = plan.reader_items if plan.reader_items is not None else plan.result or []
     else:
-        count = len(d.map_items(state, doc)[1])
+        items = d.map_items(state, doc)[1]
     _, tol_count, tol_pct = map_settings(state, doc, d)
     if plan.mock is not None and "errorOutput" in plan.mock:
         return
     # Recorded: without a tolerance, failed iterations do not fail the mocked Map.
     tolerant = tol_count is not None or tol_pct is not None
-    if tolerant and plan.failures > allowed_failures(count, tol_count, tol_pct):
+    if tolerant and plan.failures > allowed_failures(len(items), tol_count, tol_pct):
         raise StatesError("States.ExceedToleratedFailureThreshold", THRESHOLD_CAUSE)
 
 

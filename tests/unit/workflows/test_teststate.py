@@ -302,3 +302,20 @@ def test_regressions_found_by_the_fuzzer() -> None:
         "StartAt": "T", "States": {"T": {"Type": "Pass", "End": True}}}}
     assert run(mapped, [1]) == {"status": "FAILED", "error": "States.Runtime",
                                 "cause": 'Reference path "null" must point to array.'}
+
+
+def test_a_mocked_map_with_an_item_reader_counts_the_reader_data() -> None:
+    mapped = {"Type": "Map", "End": True, "ToleratedFailurePercentage": 50,
+              "ItemReader": {"Resource": "arn:aws:states:::s3:getObject",
+                             "Parameters": {"Bucket": "b", "Key": "k"}},
+              "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED"}, "StartAt": "T",
+                                "States": {"T": {"Type": "Pass", "End": True}}}}
+    data = {"mapItemReaderData": "[1, 2, 3, 4]"}
+    ok = run(mapped, {}, mock={"result": "[1]"},
+             stateConfiguration={**data, "mapIterationFailureCount": 2})
+    assert ok == {"status": "SUCCEEDED", "output": "[1]"}  # 2 of 4 is 50%
+    too_many = run(mapped, {}, mock={"result": "[1]"},
+                   stateConfiguration={**data, "mapIterationFailureCount": 3})
+    assert too_many["error"] == "States.ExceedToleratedFailureThreshold"
+    failed = run(mapped, {}, mock={"errorOutput": {"error": "E", "cause": "c"}})
+    assert failed == {"status": "FAILED", "error": "E", "cause": "c"}
