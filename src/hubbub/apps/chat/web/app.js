@@ -129,18 +129,19 @@ function scheduleReconnect() {
 async function connect() {
   setStatus(state.attempts ? "reconnecting" : "connecting",
             state.attempts ? "reconnecting…" : "connecting…");
+  let url;
   try {
     if (!state.creds || state.creds.expiresAt - Date.now() < 60000) {
       state.creds = await fetchCredentials();
       scheduleRenew();
     }
+    // On AWS the signed URL carries the credentials (signed now, for this handshake only).
+    url = aws ? await aws.mqttUrl(state.creds) : state.creds.mqttUrl || wsUrl();
   } catch (err) {
     scheduleReconnect();
     return;
   }
   state.myId = state.creds.clientId;
-  // On AWS the signed URL carries the credentials (signed now, for this handshake only).
-  const url = aws ? await aws.mqttUrl(state.creds) : state.creds.mqttUrl || wsUrl();
   const login = aws ? {} : { username: "guest", password: state.creds.token };
   const client = mqtt.connect(url, {
     clientId: state.creds.clientId, ...login,
