@@ -44,6 +44,7 @@ from hubbub.mqtt.packets import (
     Unsubscribe,
 )
 from hubbub.mqtt.topics import TopicError, validate_topic_name
+from hubbub.transport.websocket import binary_frame
 
 log = logging.getLogger("hubbub.broker")
 R = DisconnectReason
@@ -77,8 +78,6 @@ class Broker:
         self._tasks: set[asyncio.Future[Any]] = set()
         self._servers: list[asyncio.Server] = []
         self._sweeper: asyncio.Task[None] | None = None
-        #: binary_frame, imported once a WebSocket client connects
-        self.frame_of: Callable[[bytes], bytes] | None = None
         #: True from the first read of a loop iteration until ``_uncork`` runs (call_soon):
         #: meanwhile connections collect their output and write it once (see MqttProtocol).
         self.corked = False
@@ -204,10 +203,6 @@ class Broker:
             return
         self.connections.add(conn)
         self.counters["connections_total"] += 1
-        if conn.is_ws and self.frame_of is None:
-            from hubbub.transport.websocket import binary_frame
-
-            self.frame_of = binary_frame
 
     def cork(self) -> None:
         """Hold connections' output until the loop's next iteration (``MqttProtocol.put``).
@@ -217,8 +212,12 @@ class Broker:
         one write (a send() system call) per delivery, like Mosquitto's writes per wakeup.
         """
         if not self.corked:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return  # no event loop (a synchronous caller): writes go out at once
             self.corked = True
-            asyncio.get_running_loop().call_soon(self._uncork)
+            loop.call_soon(self._uncork)
 
     def _uncork(self) -> None:
         self.corked = False
@@ -314,18 +313,23 @@ class Broker:
         """Deliver to every matching session: the hot path.
 
         QoS 0 bytes are encoded once per (protocol version, retain flag, subscription
-        identifiers) and the same bytes (or WebSocket frame) go to every subscriber.
+        identifiers) and the same bytes go to every subscriber (over WebSocket also the
+        same frame, when that message is all a subscriber gets now). Output is corked (held
+        until the loop's next iteration) also when the publish did not come from a read
+        (in-process publishes, rules): each subscriber then gets one write, over WebSocket
+        one frame, for everything published to it in this iteration.
         """
         targets = self.router.match(msg.topic, publisher)
         if not targets:
             return
+        if not self.corked:
+            self.cork()
         now = self.clock()
         cache: dict[Any, bytes] = {}
         templates: dict[Any, PublishTemplate] = {}
         high = self.settings.write_buffer_high
         sent = dropped = 0
         topic, payload, mqos, mretain = msg.topic, msg.payload, msg.qos, msg.retain
-        frame_of = self.frame_of
         connected = CONNECTED
         cached = cache.get
         for session, grant in targets.items():
@@ -362,12 +366,12 @@ class Broker:
             if not mqtt.send_publish_bytes(data):  # too big for this client
                 self.counters["dropped_too_large"] += 1
                 continue
-            if frame_of is not None and conn.is_ws:
+            if conn.is_ws:
                 fkey = (key, "ws")
-                frame = cache.get(fkey)
+                frame = cached(fkey)
                 if frame is None:
-                    frame = cache[fkey] = frame_of(data)
-                conn.put(frame)
+                    frame = cache[fkey] = binary_frame(data)
+                conn.put_shared(data, frame)
             else:
                 conn.put(data)
             sent += 1

@@ -37,8 +37,17 @@ async def test_deliveries_of_one_iteration_leave_in_one_write_in_order() -> None
     await _next_iteration()
     assert len(sub.writes) == 1
     assert [p.payload for p in _packets(sub.writes[0])] == [b"0", b"1", b"2"]  # type: ignore[attr-defined]
-    broker.fan_out(Message("room/a", b"3"), None)  # uncorked: written at once
+    broker.fan_out(Message("room/a", b"3"), None)  # a fan-out corks by itself
+    assert len(sub.writes) == 1
+    await _next_iteration()
     assert len(sub.writes) == 2
+
+
+def test_without_an_event_loop_writes_go_out_at_once() -> None:
+    broker = Broker(BrokerSettings(sweep_interval=0), authenticator=AllowAll())
+    sub = attach(broker, "s", 4, "tcp", Grant(0))
+    broker.fan_out(Message("room/a", b"now"), None)
+    assert [p.payload for p in _packets(b"".join(sub.writes))] == [b"now"]  # type: ignore[attr-defined]
 
 
 async def test_a_long_backlog_is_written_without_waiting() -> None:

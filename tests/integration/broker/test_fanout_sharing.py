@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from hubbub.broker import AllowAll, Broker, BrokerSettings
@@ -27,6 +28,9 @@ class FakeTransport:
 
     def write_frame(self, frame: bytes) -> None:
         self.frames.append(frame)
+
+    def write_chunks(self, chunks: list[bytes]) -> None:
+        self.frames.append(binary_frame(b"".join(chunks)))
 
     def get_write_buffer_size(self) -> int:
         return self.buffered
@@ -67,6 +71,7 @@ async def test_one_encoding_and_one_frame_per_shape() -> None:
     slow = attach(broker, "slow", 5, "tcp", Grant(0), buffered=10 * 1024 * 1024)
     props = Properties(user_properties=(("k", "v"),))
     broker.fan_out(Message("room/a", b"hi", 0, False, props), None)
+    await asyncio.sleep(0)  # fan-out output leaves at the loop's next iteration
 
     frames = [t.frames[0] for t in ws]
     assert all(f is frames[0] for f in frames)  # the very same bytes object
@@ -90,6 +95,22 @@ async def test_qos1_template_shared_packet_ids_stamped() -> None:
     broker = Broker(BrokerSettings(sweep_interval=0), authenticator=AllowAll())
     subs = [attach(broker, f"s{i}", 4, "tcp", Grant(1)) for i in range(3)]
     broker.fan_out(Message("room/b", b"x", 1), None)
+    await asyncio.sleep(0)
     packets = [decode(t.writes[0], 4) for t in subs]
     assert {p.packet_id for p in packets} == {1}
     assert all(p.qos == 1 and p.payload == b"x" and not p.dup for p in packets)
+
+
+async def test_websocket_output_of_one_iteration_is_one_frame() -> None:
+    broker = Broker(BrokerSettings(sweep_interval=0), authenticator=AllowAll())
+    ws = attach(broker, "w", 4, "ws", Grant(1))
+    for payload in (b"1", b"2", b"3"):
+        broker.fan_out(Message("room/c", payload, 1), None)
+    assert ws.frames == []
+    await asyncio.sleep(0)
+    (frame,) = ws.frames  # MQTT packets need not follow frame boundaries [MQTT-6.0.0-2]
+    d = Decoder(version=4)
+    d.feed(frame[2:])
+    assert frame[:2] == bytes((0x82, len(frame) - 2))
+    got = [d.next_packet() for _ in range(3)]
+    assert [(p.payload, p.packet_id) for p in got] == [(b"1", 1), (b"2", 2), (b"3", 3)]  # type: ignore[union-attr]

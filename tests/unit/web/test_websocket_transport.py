@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from wsproto.connection import Connection, ConnectionType
-from wsproto.events import BytesMessage, CloseConnection, Message
+from wsproto.events import BytesMessage, CloseConnection, Message, Ping, Pong
 
 from hubbub.transport.websocket import WebSocketTransport, binary_frame
 
@@ -128,6 +128,43 @@ async def test_pause_inside_data_received_stops_delivery() -> None:
     ws.resume_reading()
     await _one_tick()
     assert proto.calls == ["made", b"a", b"b"]
+
+
+class StreamRecorder(Recorder):
+    byte_stream = True  # like MQTT: frame boundaries do not matter [MQTT-6.0.0-2]
+
+
+async def test_a_byte_stream_protocol_gets_the_frames_of_one_read_at_once() -> None:
+    tcp = FakeTcp()
+    ws = WebSocketTransport(tcp, subprotocol="mqtt", max_message=1000)
+    proto = StreamRecorder()
+    ws.start(lambda: proto)
+    client = Connection(ConnectionType.CLIENT)
+    ws.tcp_protocol.data_received(client.send(Message(data=b"a")) + client.send(
+        Message(data=b"b" * 200)) + client.send(Message(data=b"c")))
+    assert proto.calls == ["made", b"a" + b"b" * 200 + b"c"]
+
+
+async def test_a_byte_stream_pause_stops_delivery_at_the_next_control_frame() -> None:
+    tcp = FakeTcp()
+    ws = WebSocketTransport(tcp, subprotocol="mqtt", max_message=100)
+    proto = StreamRecorder()
+    ws.start(lambda: proto)
+    client = Connection(ConnectionType.CLIENT)
+
+    def pausing(data: bytes) -> None:
+        proto.calls.append(data)
+        ws.pause_reading()
+
+    proto.data_received = pausing  # type: ignore[method-assign]
+    ws.tcp_protocol.data_received(client.send(Message(data=b"a")) + client.send(
+        Message(data=b"b")) + client.send(Ping(b"p")) + client.send(Message(data=b"c")))
+    assert proto.calls == ["made", b"ab"]
+    assert _server_events(client, tcp) == []  # the ping waits with the rest
+    ws.resume_reading()
+    await _one_tick()
+    assert proto.calls == ["made", b"ab", b"c"]
+    assert _server_events(client, tcp) == [Pong(b"p")]
 
 
 async def test_close_waits_for_client_close_then_reports_once() -> None:
