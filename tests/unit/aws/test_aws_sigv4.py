@@ -114,8 +114,17 @@ def test_the_signature_depends_on_every_input() -> None:
     ({"endpoint": ""}, "not a host name"),
     ({"region": "us-east"}, "not a region"),
     ({"region": "../x"}, "not a region"),
+    ({"credentials": {"accessKeyId": "", "secretAccessKey": "s"}}, "credentials need"),
+    ({"credentials": {"accessKeyId": "a"}}, "credentials need"),
+    ({"credentials": {"accessKeyId": "a", "secretAccessKey": "s", "sessionToken": 5}},
+     "credentials need"),
+    ({"credentials": None}, "credentials need"),
+    ({"now": None}, "not a time"),
+    ({"expires": 0}, "X-Amz-Expires"),
+    ({"expires": 604801}, "X-Amz-Expires"),
+    ({"expires": "300"}, "X-Amz-Expires"),
 ])
-def test_bad_input_is_refused(change: dict[str, str], message: str) -> None:
+def test_bad_input_is_refused(change: dict[str, object], message: str) -> None:
     endpoint, region, key, secret, token, when = FIXED[0]
     args = {**js_url(endpoint, region, key, secret, token, when, 300), **change}
     (result,) = run_js(("presignIotUrl", [args]))

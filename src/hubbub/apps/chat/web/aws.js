@@ -65,7 +65,16 @@ export async function presignIotUrl({ endpoint, region, credentials, now, expire
   const host = String(endpoint).toLowerCase();
   if (!HOST_RE.test(host)) throw new AwsError("ConfigError", `not a host name: ${endpoint}`);
   if (!REGION_RE.test(region)) throw new AwsError("ConfigError", `not a region: ${region}`);
-  const { accessKeyId, secretAccessKey, sessionToken } = credentials;
+  const { accessKeyId, secretAccessKey, sessionToken } = credentials || {};
+  if (typeof accessKeyId !== "string" || !accessKeyId || typeof secretAccessKey !== "string" ||
+      !secretAccessKey || (sessionToken != null && typeof sessionToken !== "string")) {
+    throw new AwsError("ConfigError", "credentials need accessKeyId and secretAccessKey");
+  }
+  if (!Number.isFinite(now)) throw new AwsError("ConfigError", `not a time: ${now}`);
+  if (!Number.isInteger(expires) || expires < 1 || expires > 604800) {
+    // SigV4 presigned URLs live at most seven days
+    throw new AwsError("ConfigError", `X-Amz-Expires must be 1-604800, not ${expires}`);
+  }
   const stamp = amzDate(now);
   const day = stamp.slice(0, 8);
   const scope = `${day}/${region}/${IOT_SERVICE}/aws4_request`;
