@@ -79,21 +79,40 @@ def bench_policy() -> dict[str, object]:
 #: above instead of allow-all), ``hubbub+allowall`` (plain hubbub under another name, so
 #: the "policies off" side does not overwrite the broker table's ``hubbub`` results),
 #: ``hubbub+memtable`` (``--table-engine memory``: no durable commit),
-#: ``hubbub+window<N>`` (the stream consumers' batching window, ms).
-VARIANT = re.compile(r"^hubbub((?:\+(?:policy|allowall|memtable|window\d+))*)$")
+#: ``hubbub+window<N>`` (the stream consumers' batching window, ms),
+#: ``hubbub+before`` (the source tree in ``$HUBBUB_BEFORE_SRC``, e.g. a ``git archive`` of
+#: an earlier commit, so that before and after a change run side by side in one run),
+#: ``hubbub+uvloop`` (the same CLI on uvloop's event loop instead of asyncio's).
+VARIANT = re.compile(
+    r"^hubbub((?:\+(?:policy|allowall|memtable|window\d+|before|uvloop))*)$")
+#: ``python -c`` for ``hubbub+uvloop``: hubbub's own CLI, on uvloop's loop.
+UVLOOP_MAIN = ("import asyncio, sys, uvloop; asyncio.set_event_loop_policy("
+               "uvloop.EventLoopPolicy()); from hubbub.cli import main; sys.exit(main())")
 
 
 def hubbub_variant(name: str, tcp_port: int, ws_port: int, workdir: Path) -> list[str]:
     match = VARIANT.match(name)
     if match is None:
         raise BrokerError(
-            f"unknown hubbub variant {name!r} (+policy, +allowall, +memtable, +window<ms>)"
+            f"unknown hubbub variant {name!r} (+policy, +allowall, +memtable, +window<ms>, "
+            "+before, +uvloop)"
         )
     data = workdir / "data"
     data.mkdir(exist_ok=True)
     policy, extra = "allow-all", []
+    prefix: list[str] = []
+    on_uvloop = False
     for option in filter(None, match.group(1).split("+")):
-        if option == "policy":
+        if option == "before":
+            src = os.environ.get("HUBBUB_BEFORE_SRC", "")
+            if not (Path(src) / "hubbub" / "cli.py").exists():
+                raise BrokerError("hubbub+before needs HUBBUB_BEFORE_SRC=<a src/ folder with "
+                                  "hubbub/>, e.g. from `git archive <commit> src`")
+            # env(1) execs python: the broker's pid (measured by the probe) stays the same.
+            prefix = ["/usr/bin/env", f"PYTHONPATH={src}:{ROOT}"]
+        elif option == "uvloop":
+            on_uvloop = True
+        elif option == "policy":
             path = workdir / "bench-policy.json"  # the file name is the policy's name
             path.write_text(json.dumps(bench_policy(), indent=1))
             policy = str(path)
@@ -105,7 +124,10 @@ def hubbub_variant(name: str, tcp_port: int, ws_port: int, workdir: Path) -> lis
             config = workdir / "hubbub.toml"
             config.write_text(f"[app]\nstreamBatchingWindowMs = {int(option[6:])}\n")
             extra += ["--config", str(config)]
-    return hubbub_command(tcp_port, ws_port, data, policy, tuple(extra))
+    argv = hubbub_command(tcp_port, ws_port, data, policy, tuple(extra))
+    if on_uvloop:  # [python, -m, hubbub.cli, serve, ...] -> [python, -c, UVLOOP_MAIN, serve, ...]
+        argv[1:3] = ["-c", UVLOOP_MAIN]
+    return prefix + argv
 
 
 def mosquitto_config(tcp_port: int, ws_port: int) -> str:
