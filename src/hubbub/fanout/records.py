@@ -3,7 +3,8 @@ the reaper (publish a dead node's clients' ends, close everything when fenced).
 
 The records mirror ``takeover.Ownership`` (the client ids connected here, from this
 node's own lifecycle events): each own connected/disconnected event queues the record
-it changes, written in the fan-out sender's pipeline in event order. When writes were
+it changes, written in the fan-out sender's pipeline; only a client's last state in a
+round trip is written, all of them in one HDEL and one HSET. When writes were
 lost (Redis down) or the records were removed (this node was reaped), they are rewritten
 whole from the ownership.
 """
@@ -26,7 +27,8 @@ class ClientRecords:
     def __init__(self, ownership: Ownership, node: str) -> None:
         self.ownership = ownership
         self.node = node
-        self.queued: list[tuple[str, bytes | None]] = []
+        #: client id -> its connected event, or None (forget it); the latest state wins
+        self.queued: dict[str, bytes | None] = {}
         self.reset = False  # rewrite them whole from the ownership
         #: True while a dead node's events are published here: not ours to track
         self.replaying = False
@@ -44,26 +46,25 @@ class ClientRecords:
             if topic.startswith(prefix):
                 cid = topic[len(prefix):]
                 if online:
-                    self.queued.append((cid, self.ownership.event(cid)))
+                    self.queued[cid] = self.ownership.event(cid)
                     return True
                 self.reset = True  # written whole when Redis is back
         return False
 
     def lost(self) -> None:
         """A write failed: rewrite everything once Redis is back."""
-        self.queued = []
+        self.queued = {}
         self.reset = True
 
     def queue(self, registry: RedisRegistry, pipe: Any) -> None:
         """Add what is queued to ``pipe``."""
-        queued, self.queued = self.queued, []
+        queued, self.queued = self.queued, {}
         if self.reset:
             self.reset = False
             # The snapshot already says what the queued writes would.
             registry.queue_reset(pipe, self.node, self.ownership.snapshot())
-            return
-        for cid, event in queued:
-            registry.queue_record(pipe, self.node, cid, event)
+        elif queued:
+            registry.queue_records(pipe, self.node, queued)
 
     def publish_lost(self, broker: Broker, events: list[tuple[str, bytes]]) -> None:
         """A dead node's clients' disconnects through the broker's normal path: the rules

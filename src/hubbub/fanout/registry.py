@@ -220,11 +220,18 @@ class RedisRegistry:
         await pipe.execute()
 
     def queue_record(self, pipe: Any, node: str, client_id: str, event: bytes | None) -> None:
-        """Add the record's write to ``pipe`` (the fan-out's sender pipeline)."""
-        if event is None:
-            pipe.hdel(self.clients_key(node), client_id)
-        else:
-            pipe.hset(self.clients_key(node), client_id, event)
+        """Add the record's write to ``pipe``."""
+        self.queue_records(pipe, node, {client_id: event})
+
+    def queue_records(self, pipe: Any, node: str, records: Mapping[str, bytes | None]) -> None:
+        """Add the records' writes to ``pipe`` (the fan-out's sender pipeline): one HDEL
+        of the forgotten, one HSET of the others."""
+        gone = [cid for cid, event in records.items() if event is None]
+        held = {cid: event for cid, event in records.items() if event is not None}
+        if gone:
+            pipe.hdel(self.clients_key(node), *gone)
+        if held:
+            pipe.hset(self.clients_key(node), mapping=held)
 
     def queue_reset(self, pipe: Any, node: str, held: Mapping[str, bytes]) -> None:
         """Replace ``node``'s records by ``held`` (after a fence or a Redis outage)."""
