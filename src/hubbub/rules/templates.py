@@ -26,14 +26,12 @@ class Template:
     parts: tuple[str | ast.Expr, ...]
     #: The parts with each expression compiled once (``hubbub.rules.evaluator``).
     _compiled: tuple[str | Fn, ...] = field(init=False, repr=False, compare=False)
+    is_constant: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_compiled", tuple(
             p if isinstance(p, str) else compile_expr(p) for p in self.parts))
-
-    @property
-    def is_constant(self) -> bool:
-        return all(isinstance(p, str) for p in self.parts)
+        object.__setattr__(self, "is_constant", all(isinstance(p, str) for p in self.parts))
 
     def render(self, ctx: MessageContext, variables: Mapping[str, Any] | None = None) -> str:
         if self.is_constant:

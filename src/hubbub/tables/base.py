@@ -187,6 +187,10 @@ def is_number(k: Key) -> bool:
     return not isinstance(k, str)
 
 
+# One encoder for every put: json.dumps() with options builds a new encoder per call.
+_ITEM_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+
+
 def check_item(spec: TableSpec, item: Any) -> tuple[Key, Key, float | None, str]:
     """Validate an item; returns (pk, sk, expires_at, compact JSON)."""
     if not isinstance(item, dict):
@@ -197,7 +201,7 @@ def check_item(spec: TableSpec, item: Any) -> tuple[Key, Key, float | None, str]
     pk = check_key(item[spec.partition_key], f"partition key {spec.partition_key!r}")
     sk = check_key(item[spec.sort_key], f"sort key {spec.sort_key!r}")
     try:
-        text = json.dumps(item, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+        text = _ITEM_ENCODER.encode(item)
     except (TypeError, ValueError) as e:
         raise BadRequest(f"item is not JSON: {e}") from None
     if len(text.encode("utf-8", "surrogatepass")) > MAX_ITEM_BYTES:
