@@ -246,3 +246,110 @@ async def test_consumer_delivers_and_checkpoints_on_every_engine(stream_engine: 
     for sid in (S0, S1):
         last = max((r.sequence_number for r in results if r.shard_id == sid), default=None)
         assert await stream_engine.get_checkpoint("s", "fn", sid) == last
+
+
+# --- backpressure: the backlog bound and the ingest limiter (issue 6) -------------------
+
+
+async def test_backlog_bound_sheds_beyond_the_bound_and_reopens(stream_engine: Any) -> None:
+    await stream_engine.create_stream(StreamSpec("s", shard_count=1))
+    stream_engine.backlog_bound.max_per_shard = 3
+    stream_engine.max_delay = 0  # shed at once
+    for i in range(5):  # no consumer attached: nobody reads here, nothing is bounded
+        await stream_engine.put_record("s", "k", b"%d" % i)
+    stream_engine.attach_consumer("s", "fn")  # it has those 5 to consume: over the bound
+    assert stream_engine.backlog("s", S0) == 5
+    with pytest.raises(LimitExceeded, match="not yet consumed"):
+        await stream_engine.put_record("s", "k", b"over")
+    records = await read_all(stream_engine, "s", S0)
+    stream_engine.consumed("s", "fn", S0, records[:4])
+    assert stream_engine.backlog("s", S0) == 1
+    await stream_engine.put_records("s", [("k", b"x"), ("k", b"y")])
+    assert stream_engine.backlog("s", S0) == 3
+    with pytest.raises(LimitExceeded):  # all or none
+        await stream_engine.put_records("s", [("k", b"p"), ("k", b"q")])
+    assert stream_engine.stats.shed == 3
+    assert stream_engine.stats.in_flight == 0
+    stream_engine.detach_consumer("s", "fn")  # unbounded again
+    await stream_engine.put_record("s", "k", b"free")
+    assert stream_engine.stats.shed == 3
+    assert [r.data for r in await read_all(stream_engine, "s", S0)][-3:] == [b"x", b"y", b"free"]
+    assert stream_engine.stats.accepted == 8
+
+
+async def test_a_put_over_the_bound_waits_for_the_consumer(stream_engine: Any) -> None:
+    await stream_engine.create_stream(StreamSpec("s", shard_count=1))
+    stream_engine.backlog_bound.max_per_shard = 2
+    stream_engine.max_delay = 30.0  # long: the consumer, not the timeout, lets it in
+    stream_engine.attach_consumer("s", "fn")
+    await stream_engine.put_records("s", [("k", b"1"), ("k", b"2")])
+    waiting = asyncio.create_task(stream_engine.put_record("s", "k", b"3"))
+    await asyncio.sleep(0)  # let it find the shard full (a yield, not a timed sleep)
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    assert stream_engine.stats.delayed == 1 and stream_engine.stats.in_flight == 1
+    first = await stream_engine.read("s", S0, None, 1)
+    stream_engine.consumed("s", "fn", S0, first)
+    result = await asyncio.wait_for(waiting, 5)
+    assert result.shard_id == S0
+    assert stream_engine.stats.shed == 0
+    assert [r.data for r in await read_all(stream_engine, "s", S0)] == [b"1", b"2", b"3"]
+
+
+async def test_a_put_that_waits_too_long_is_shed(stream_engine: Any) -> None:
+    await stream_engine.create_stream(StreamSpec("s", shard_count=1))
+    stream_engine.backlog_bound.max_per_shard = 1
+    stream_engine.max_delay = 0.05  # the timeout under test
+    stream_engine.attach_consumer("s", "fn")
+    await stream_engine.put_record("s", "k", b"1")
+    with pytest.raises(LimitExceeded):
+        await asyncio.wait_for(stream_engine.put_record("s", "k", b"2"), 5)
+    assert (stream_engine.stats.delayed, stream_engine.stats.shed) == (1, 1)
+    assert stream_engine.stats.in_flight == 0
+    assert stream_engine.backlog("s", S0) == 1
+
+
+async def test_the_ingest_limiter_lets_puts_in_as_ticks_allow(stream_engine: Any) -> None:
+    from hubbub.streams.pressure import IngestLimiter
+
+    await stream_engine.create_stream(StreamSpec("s", shard_count=1))
+    stream_engine.max_delay = 30.0
+    stream_engine.limiter = IngestLimiter(target=0.01, min_rate=1, rate=1, tokens=1)
+    await stream_engine.put_record("s", "k", b"1")  # the one token
+    second = asyncio.create_task(stream_engine.put_record("s", "k", b"2"))
+    third = asyncio.create_task(stream_engine.put_record("s", "k", b"3"))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert not second.done() and not third.done()
+    stream_engine.tick(0.5)  # the loop is late: the rate halves (to its floor, 1)
+    assert stream_engine.limiter.rate == 1
+    await asyncio.wait_for(second, 5)  # one token per tick, in order
+    assert not third.done()
+    stream_engine.tick(0.0)
+    await asyncio.wait_for(third, 5)
+    assert [r.data for r in await read_all(stream_engine, "s", S0)] == [b"1", b"2", b"3"]
+    assert stream_engine.stats.delayed == 2 and stream_engine.stats.shed == 0
+    assert stream_engine.limiter.rate == 2  # a calm tick: the rate grows
+    stream_engine.limiter.tokens = 0
+    stream_engine.max_delay = 0.05  # no tick comes: shed
+    with pytest.raises(LimitExceeded, match="event loop is busy"):
+        await asyncio.wait_for(stream_engine.put_record("s", "k", b"4"), 5)
+    assert stream_engine.stats.shed == 1 and stream_engine.stats.in_flight == 0
+
+
+async def test_a_cancelled_waiting_put_leaves_no_trace(stream_engine: Any) -> None:
+    await stream_engine.create_stream(StreamSpec("s", shard_count=1))
+    stream_engine.backlog_bound.max_per_shard = 1
+    stream_engine.max_delay = 30.0
+    stream_engine.attach_consumer("s", "fn")
+    await stream_engine.put_record("s", "k", b"1")
+    waiting = asyncio.create_task(stream_engine.put_record("s", "k", b"2"))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert stream_engine.stats.in_flight == 0
+    stream_engine.consumed("s", "fn", S0, await stream_engine.read("s", S0, None, 1))
+    assert stream_engine.backlog("s", S0) == 0
+    await stream_engine.put_record("s", "k", b"3")
+    assert [r.data for r in await read_all(stream_engine, "s", S0)] == [b"1", b"3"]

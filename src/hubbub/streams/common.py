@@ -32,11 +32,6 @@ from hubbub.streams.base import (
 from hubbub.streams.pressure import IngestLimiter
 
 
-def _wake_one(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)
-
-
 def _expire(fut: asyncio.Future[bool]) -> None:
     if not fut.done():
         fut.set_result(False)
@@ -60,7 +55,8 @@ class EngineCore:
         self.max_delay = max_delay  # seconds a put may wait for backlog room
         self._specs: dict[str, StreamSpec] = {}
         self._signals: dict[tuple[str, int], _Signal] = {}
-        self._waiters: dict[tuple[str, int], deque[asyncio.Future[None]]] = {}
+        self._waiters: dict[tuple[str, int],
+                            deque[tuple[asyncio.Future[bool], Sequence[int]]]] = {}
         #: Set by the node (``stream_wiring``): puts then wait for its tokens, which
         #: ``tick`` hands out as the event loop's lag allows (``hubbub.streams.pressure``).
         self.limiter: IngestLimiter | None = None
@@ -75,21 +71,32 @@ class EngineCore:
         QoS 1 publisher that keeps a window of unacknowledged publishes (MQTT's Receive
         Maximum) slows down to what the consumer takes, and the waiting costs the event
         loop nothing, where refusing at once would acknowledge at once and invite the
-        next record. Waiting puts count in the put gate, so they are bounded too."""
+        next record. Waiting puts count in the put gate, so they are bounded too. Puts
+        wait in line (FIFO per shard), so a shard's records keep their order."""
         self.gate.acquire(len(shards))
-        bound = self.backlog_bound
         try:
-            deadline: float | None = None
             limiter = self.limiter
+            deadline: float | None = None
             if limiter is not None and (self._token_waiters or not limiter.take(len(shards))):
                 deadline = await self._wait_for_token(stream, shards)
-            full = bound.full(stream, shards)
-            if full is not None:
-                await self._wait_for_room(stream, shards, full, deadline)
+            line = self._line(stream, shards)
+            if line is not None:
+                await self._wait_for_room(stream, shards, line, deadline)
+            else:
+                self.backlog_bound.add(stream, shards)
         except BaseException:
             self.gate.release(len(shards), stored=False)
             raise
-        bound.add(stream, shards)
+
+    def _line(self, stream: str, shards: Sequence[int]) -> int | None:
+        """The shard whose line a put must wait in: a full one, or one where others wait
+        (they go first); None: it may go now."""
+        for i in dict.fromkeys(shards):
+            if self._waiters.get((stream, i)):
+                self._wake(stream, i)  # room may have come without a consumption
+                if self._waiters.get((stream, i)):
+                    return i
+        return self.backlog_bound.full(stream, shards)
 
     async def _wait_for_token(self, stream: str, shards: Sequence[int]) -> float:
         """Wait in line for the limiter's tokens; returns the put's deadline."""
@@ -123,46 +130,52 @@ class EngineCore:
                 limiter.tokens -= n
                 fut.set_result(True)
 
-    async def _wait_for_room(self, stream: str, shards: Sequence[int], full: int,
+    async def _wait_for_room(self, stream: str, shards: Sequence[int], shard: int,
                              deadline: float | None) -> None:
+        # Returns once ``_wake`` has counted the put in the bound on its behalf.
         bound = self.backlog_bound
-        if self.max_delay <= 0:
-            raise bound.shed(stream, shards, full)
         loop = asyncio.get_running_loop()
         if deadline is None:
-            self.stats.delayed += len(shards)
             deadline = loop.time() + self.max_delay
-        shard: int | None = full
-        while shard is not None:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise bound.shed(stream, shards, shard)
-            fut: asyncio.Future[None] = loop.create_future()
-            queue = self._waiters.setdefault((stream, shard), deque())
-            if len(queue) > 2 * self.gate.max_in_flight:  # timed-out ones pile up if
-                queue = self._waiters[(stream, shard)] = deque(  # nobody consumes
-                    f for f in queue if not f.done())
-            queue.append(fut)
-            timer = loop.call_later(remaining, _wake_one, fut)
-            try:
-                await fut
-            finally:
-                timer.cancel()
-            shard = bound.full(stream, shards)
+            if self.max_delay > 0:
+                self.stats.delayed += len(shards)
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise bound.shed(stream, shards, shard)
+        fut: asyncio.Future[bool] = loop.create_future()
+        queue = self._waiters.setdefault((stream, shard), deque())
+        if len(queue) > 2 * self.gate.max_in_flight:  # timed-out ones pile up if nobody
+            queue = self._waiters[(stream, shard)] = deque(  # consumes
+                w for w in queue if not w[0].done())
+        queue.append((fut, shards))
+        timer = loop.call_later(remaining, _expire, fut)
+        try:
+            admitted = await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled() and fut.result():
+                bound.cancel(stream, shards)  # counted for us, but we are not coming
+                self._wake(stream, shard)
+            raise
+        finally:
+            timer.cancel()
+        if not admitted:
+            raise bound.shed(stream, shards, shard)
 
     def _wake(self, stream: str, i: int) -> None:
-        # FIFO, as many as there is room for; a woken put checks again (another may have
-        # taken the room first: it then waits again, until its deadline).
+        # In line: count the first waiting puts in the bound while they fit, and let them
+        # go. The first that does not fit stops the line (order within a shard).
         queue = self._waiters.get((stream, i))
-        if not queue:
-            return
-        room = self.backlog_bound.room(stream, i)
-        while queue and (room is None or room > 0):
-            fut = queue.popleft()
-            if not fut.done():
-                fut.set_result(None)
-                if room is not None:
-                    room -= 1
+        bound = self.backlog_bound
+        while queue:
+            fut, shards = queue[0]
+            if fut.done():
+                queue.popleft()
+                continue
+            if bound.full(stream, shards) is not None:
+                return
+            queue.popleft()
+            bound.add(stream, shards)
+            fut.set_result(True)
 
     def _settle(self, stream: str, shards: Sequence[int], stored: bool) -> None:
         self.gate.release(len(shards), stored)

@@ -268,6 +268,14 @@ async def test_stats_and_lag_are_visible(node: Node) -> None:
     info = rt.stats()
     assert set(info) == {"engine", "consumers", "housekeeping"}
     assert set(info["consumers"]) == {"chat/stream"}
+    engine = info["engine"]
+    assert {"accepted", "rejected", "shed", "delayed", "in_flight", "max_backlog",
+            "loop_lag_ms", "ingest_limit_per_s"} <= set(engine)
+    assert engine["max_backlog"] == 2000  # four batches of the chat's 500
+    assert engine["ingest_limit_per_s"] > 0  # the loop-lag probe runs
+    consumer = info["consumers"]["chat/stream"]
+    assert consumer["backlog"] == {"shardId-000000000000": 0, "shardId-000000000001": 0}
+    assert consumer["checkpoint_errors"] == 0
     lag = await rt.lag()
     assert [s["shard_id"] for s in lag["chat/stream"]] == ["shardId-000000000000",
                                                           "shardId-000000000001"]
