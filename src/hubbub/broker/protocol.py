@@ -242,7 +242,7 @@ class MqttProtocol(asyncio.Protocol):
         qos = p.qos
         session = self.session
         assert session is not None
-        if qos == 2 and p.packet_id in session.inbound_qos2:
+        if qos == 2 and session.inbound_qos2 and p.packet_id in session.inbound_qos2:
             # A resent QoS 2 PUBLISH we already own: acknowledge, do not route again
             # [MQTT-4.3.3-10 .. 4.3.3-11].
             self.queue_ack(Pubrec(p.packet_id or 0), [])
@@ -259,7 +259,7 @@ class MqttProtocol(asyncio.Protocol):
         if qos == 1:
             self.queue_ack(Puback(p.packet_id or 0), awaitables)
         elif qos == 2:
-            session.inbound_qos2.add(p.packet_id or 0)
+            session.qos2_ids().add(p.packet_id or 0)
             self.queue_ack(Pubrec(p.packet_id or 0), awaitables)
         elif awaitables:
             self.broker.consume(awaitables)  # QoS 0: nobody waits, but they must run
@@ -303,7 +303,7 @@ class MqttProtocol(asyncio.Protocol):
                 packet = replace(packet, reason_code=0x80)
                 if isinstance(packet, Pubrec) and self.session is not None:
                     # The QoS 2 exchange ends here; the id is free for a new message.
-                    self.session.inbound_qos2.discard(packet.packet_id)
+                    self.session.qos2_ids().discard(packet.packet_id)
             else:
                 self.disconnect(0x80, R.SERVER_ERROR)
                 return
@@ -311,8 +311,9 @@ class MqttProtocol(asyncio.Protocol):
 
     def on_pubrel(self, pid: int) -> None:
         assert self.session is not None
-        found = pid in self.session.inbound_qos2
-        self.session.inbound_qos2.discard(pid)
+        ids = self.session.qos2_ids()
+        found = pid in ids
+        ids.discard(pid)
         self.send(Pubcomp(pid, 0 if found or self.version != MQTT_5 else 0x92))
 
     def on_pubrec(self, pid: int, reason: int) -> None:

@@ -123,7 +123,8 @@ class ServerConnection:
         self._hold = hold_after_connect
         self._connack_sent = False
         self._decoder = Decoder(lim.max_packet_size)
-        self._inbound_unacked: set[int] = set()
+        # Made on the first QoS>0 PUBLISH of a v5 client (an empty set is 216 bytes).
+        self._inbound_unacked: set[int] | None = None
         self._outbound_inflight: set[int] = set()
         self._next_id = 1
         self._in_aliases = InboundAliases(lim.topic_alias_maximum)
@@ -151,7 +152,7 @@ class ServerConnection:
 
     @property
     def inbound_unacked(self) -> int:
-        return len(self._inbound_unacked)
+        return len(self._inbound_unacked or ())
 
     @property
     def outbound_inflight(self) -> int:
@@ -268,14 +269,17 @@ class ServerConnection:
                                 "[MQTT-3.3.2-4]",
                                 mqtt_reason=ReasonCode.PAYLOAD_FORMAT_INVALID) from None
         # Receive Maximum is MQTT 5's [MQTT-3.3.4-9]; a 3.1.1 client was never told one.
-        if p.qos and v5 and p.packet_id not in self._inbound_unacked:
+        unacked = self._inbound_unacked
+        if p.qos and v5 and (unacked is None or p.packet_id not in unacked):
             # A resent QoS 2 id is already counted; the session decides if it is a dup.
-            if len(self._inbound_unacked) >= self.limits.receive_maximum:
+            if unacked is None:
+                unacked = self._inbound_unacked = set()
+            if len(unacked) >= self.limits.receive_maximum:
                 raise ReceiveMaximumExceeded(
                     f"more than {self.limits.receive_maximum} unacknowledged QoS>0 PUBLISHes "
                     "[MQTT 5.0 §3.3.4]")
             assert p.packet_id is not None
-            self._inbound_unacked.add(p.packet_id)
+            unacked.add(p.packet_id)
         return p
 
     def _check_message(self, qos: int, retain: bool, payload: bytes, what: str) -> None:
@@ -326,9 +330,11 @@ class ServerConnection:
             case Connack():
                 return self._send_connack(packet, version)
             case Puback() | Pubcomp():
-                self._inbound_unacked.discard(packet.packet_id)
+                if self._inbound_unacked:
+                    self._inbound_unacked.discard(packet.packet_id)
             case Pubrec() if packet.reason_code >= 0x80:
-                self._inbound_unacked.discard(packet.packet_id)
+                if self._inbound_unacked:
+                    self._inbound_unacked.discard(packet.packet_id)
             case Disconnect():
                 self.state = CLOSED
                 if version == MQTT_311:
@@ -348,18 +354,20 @@ class ServerConnection:
             return encode(c, version)
         lim = self.limits
         props = c.properties
-        # Announce our limits unless the broker already did [MQTT 5.0 §3.2.2.3]
+        # Announce our limits unless the broker already did [MQTT 5.0 §3.2.2.3] (v5 only:
+        # a 3.1.1 CONNACK has no properties).
         extra: dict[str, object] = {}
-        if lim.receive_maximum != 65_535 and props.receive_maximum is None:
-            extra["receive_maximum"] = lim.receive_maximum
-        if lim.topic_alias_maximum and props.topic_alias_maximum is None:
-            extra["topic_alias_maximum"] = lim.topic_alias_maximum
-        if lim.max_packet_size < MAX_PACKET_SIZE and props.maximum_packet_size is None:
-            extra["maximum_packet_size"] = lim.max_packet_size
-        if lim.maximum_qos < 2 and props.maximum_qos is None:
-            extra["maximum_qos"] = lim.maximum_qos
-        if not lim.retain_available and props.retain_available is None:
-            extra["retain_available"] = 0
+        if version == MQTT_5:
+            if lim.receive_maximum != 65_535 and props.receive_maximum is None:
+                extra["receive_maximum"] = lim.receive_maximum
+            if lim.topic_alias_maximum and props.topic_alias_maximum is None:
+                extra["topic_alias_maximum"] = lim.topic_alias_maximum
+            if lim.max_packet_size < MAX_PACKET_SIZE and props.maximum_packet_size is None:
+                extra["maximum_packet_size"] = lim.max_packet_size
+            if lim.maximum_qos < 2 and props.maximum_qos is None:
+                extra["maximum_qos"] = lim.maximum_qos
+            if not lim.retain_available and props.retain_available is None:
+                extra["retain_available"] = 0
         if extra:
             c = replace(c, properties=replace(props, **extra))  # type: ignore[arg-type]
         if c.properties.server_keep_alive is not None:

@@ -105,3 +105,19 @@ def test_storage_round_trip(tmp_path: Path) -> None:
 def test_keepalive_clamp() -> None:
     s = BrokerSettings()
     assert [s.clamp_keepalive(k) for k in (0, 5, 30, 600, 5000)] == [1200, 30, 30, 600, 1200]
+
+
+def test_session_containers_are_made_on_first_use_and_round_trip() -> None:
+    from hubbub.broker.sessions import Outgoing, Session
+
+    idle = Session("idle", "s1", expiry_interval=60, max_queued=2)
+    assert idle.queue is None and idle.inbound_qos2 is None  # ~1 KiB saved per idle client
+    assert Session.from_record(json.loads(json.dumps(idle.to_record())), 2).queue is None
+    busy = Session("busy", "s2", expiry_interval=60, max_queued=2)
+    msg = Message("t/a", b"x", 1)
+    assert busy.enqueue(Outgoing(msg, 1, False)) and busy.enqueue(Outgoing(msg, 1, False))
+    assert not busy.enqueue(Outgoing(msg, 1, False)) and busy.dropped == 1
+    busy.qos2_ids().add(7)
+    again = Session.from_record(json.loads(json.dumps(busy.to_record())), 2)
+    assert again.queue is not None and len(again.queue) == 2
+    assert again.inbound_qos2 == {7}
