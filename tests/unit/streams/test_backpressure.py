@@ -213,7 +213,7 @@ def test_backlog_setting_and_default() -> None:
 
 
 def test_lag_target_setting() -> None:
-    assert lag_target_ms({}) == 10
+    assert lag_target_ms({}) == 5
     assert lag_target_ms({"streamIngestLagTargetMs": 0}) == 0
     assert lag_target_ms({"streamIngestLagTargetMs": 25}) == 25
     for bad in (-5, "x", 2.5, False):
