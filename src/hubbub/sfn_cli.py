@@ -212,7 +212,7 @@ test_state_command.__test__ = False  # type: ignore[attr-defined]  # not a pytes
 
 
 def _test_state_request(args: argparse.Namespace) -> StateTestRequest:
-    """The TestState request the options describe; ValueError says what is wrong."""
+    # The TestState request the options describe; ValueError says what is wrong.
     if not args.definition:
         raise ValueError("sfn test-state needs --definition FILE (a state or a state "
                          "machine as JSON)")
@@ -247,7 +247,7 @@ def _test_state_request(args: argparse.Namespace) -> StateTestRequest:
 
 
 async def _app_invoker(cfg: Config, stack: AsyncExitStack) -> Any:
-    """Task invocations through the application's functions, as ``start`` runs them."""
+    # Task invocations through the application's functions, as ``start`` runs them.
     from hubbub.app import load_app
     from hubbub.broker.hooks import Identity
     from hubbub.functions.runtime import FunctionRuntime, load_handler

@@ -127,7 +127,7 @@ def plan(request: Mapping[str, Any]) -> Plan:
 
 
 def _nested_names(state: dict[str, Any]) -> set[str]:
-    """Names of the states inside a Map or Parallel, at any depth."""
+    # Names of the states inside a Map or Parallel, at any depth.
     names: set[str] = set()
     for block in [state.get("ItemProcessor") or state.get("Iterator"),
                   *(state.get("Branches") or [])]:
@@ -140,7 +140,7 @@ def _nested_names(state: dict[str, Any]) -> set[str]:
 
 
 def _locate(definition: Any, state_name: Any) -> tuple[dict[str, Any], str, str]:
-    """(state, name, query language it inherits) of the state to test."""
+    # (state, name, query language it inherits) of the state to test.
     defn = definition
     if isinstance(defn, str):
         try:
@@ -182,8 +182,8 @@ def _find(block: dict[str, Any], name: str, lang: str) -> tuple[dict[str, Any], 
 
 
 def _check_single(state: dict[str, Any]) -> None:
-    """Validate one state as the validator validates machines: wrapped in a machine whose
-    other states are the targets it names (a single state may point anywhere)."""
+    # Validate one state as the validator validates machines: wrapped in a machine whose
+    # other states are the targets it names (a single state may point anywhere).
     targets = [state.get("Next"), state.get("Default")]
     targets += [r.get("Next") for r in _dicts(state.get("Choices"))]
     targets += [c.get("Next") for c in _dicts(state.get("Catch"))]

@@ -177,7 +177,7 @@ def _raise_mock_error(mock: Mock) -> None:
 
 def _failed(plan: Plan, exc: StatesError, d: dialects.Dialect,
             details: ErrorDetails) -> StateTestResponse:
-    """RETRIABLE when a retrier has attempts left, CAUGHT_ERROR when a catcher takes it."""
+    # RETRIABLE when a retrier has attempts left, CAUGHT_ERROR when a catcher takes it.
     state = plan.state
     resp: StateTestResponse = {"status": "FAILED", **_error_fields(exc)}
     for i, retrier in enumerate(state.get("Retry", [])):
