@@ -313,11 +313,10 @@ class Broker:
         """Deliver to every matching session: the hot path.
 
         QoS 0 bytes are encoded once per (protocol version, retain flag, subscription
-        identifiers) and the same bytes go to every subscriber (over WebSocket also the
-        same frame, when that message is all a subscriber gets now). Output is corked (held
-        until the loop's next iteration) also when the publish did not come from a read
-        (in-process publishes, rules): each subscriber then gets one write, over WebSocket
-        one frame, for everything published to it in this iteration.
+        identifiers) and the same bytes (or WebSocket frame) go to every subscriber.
+        Output is corked (held until the loop's next iteration) also when the publish did
+        not come from a read (in-process publishes, rules): each subscriber then gets one
+        write for everything published to it in this iteration.
         """
         targets = self.router.match(msg.topic, publisher)
         if not targets:
@@ -371,7 +370,7 @@ class Broker:
                 frame = cached(fkey)
                 if frame is None:
                     frame = cache[fkey] = binary_frame(data)
-                conn.put_shared(data, frame)
+                conn.put(frame)
             else:
                 conn.put(data)
             sent += 1

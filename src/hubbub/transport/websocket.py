@@ -176,16 +176,6 @@ class WebSocketTransport(asyncio.Transport):
         if not self._closing:
             self._tcp.write(frame)
 
-    def write_chunks(self, chunks: list[bytes]) -> None:
-        """Send ``chunks`` as one binary message, joined once with the frame header (the
-        list is taken over). MQTT packets need not follow frame boundaries
-        [MQTT-6.0.0-2], so a connection's output of one loop iteration is one frame."""
-        if not self._closing:
-            n = sum(map(len, chunks))
-            chunks.insert(0, bytes((_FIN_BINARY, n)) if n < 126 else
-                          _H16(_FIN_BINARY, 126, n) if n < 65536 else _H64(_FIN_BINARY, 127, n))
-            self._tcp.write(b"".join(chunks))
-
     def close(self) -> None:
         self.close_with(1000, "")
 
