@@ -63,6 +63,7 @@ from wsproto.events import (  # noqa: E402
 
 REGION = "us-east-1"
 NOT_AUTHORIZED = 0x87
+SESSION_TAKEN_OVER = 0x8E
 HISTORY = {"type": "message", "id": "0001-a", "room": "lobby", "user": "earlier",
            "text": "said before you came", "clientId": "us-east-1:someone", "timestamp": 1}
 
@@ -197,6 +198,11 @@ class FakeIot:
                     self.refused.append(f"connect as {cid!r} with identity {identity!r}")
                     send(Connack(reason_code=NOT_AUTHORIZED))
                     return None
+                for old in [c for c in self.clients if c.client_id == cid]:
+                    # IoT Core: the newer connection wins, the older is told why
+                    old.send(Disconnect(reason_code=SESSION_TAKEN_OVER))
+                    old.close()
+                    self.clients.remove(old)
                 client = Client(cid, key, auth, send, close)
                 self.connects.append(client)
                 self.clients.append(client)
@@ -342,11 +348,16 @@ async def world(exported_site: Path, cognito: FakeCognito, tmp_path: Path
         await server.wait_closed()
 
 
-async def open_page(browser: Any, url: str, clock_at: float | None = None) -> Page:
+async def open_page(browser: Any, url: str, clock_at: float | None = None,
+                    identity: str | None = None) -> Page:
     """A page in its own context; ``clock_at`` (seconds) puts the page on Playwright's
-    clock, which moves only when the test says."""
+    clock, which moves only when the test says; ``identity`` starts it with that identity
+    in sessionStorage, as a duplicated tab does."""
     # the fake IoT endpoint's certificate is self-signed: a context option, not a flag
     ctx = await browser.new_context(ignore_https_errors=True)
+    if identity is not None:
+        await ctx.add_init_script(
+            f"sessionStorage.setItem('hubbub.aws.identity', {json.dumps(identity)})")
     page = await ctx.new_page()
     if clock_at is not None:
         await page.clock.install(time=clock_at)
@@ -393,6 +404,25 @@ async def test_a_reload_keeps_the_identity_a_new_tab_gets_another(browser: Any,
     assert [r.target for r in world.cognito.requests].count("GetId") == 2
     assert world.iot.refused == []
     assert p.problems == [] and other.problems == []
+
+
+async def test_a_duplicated_tab_does_not_flap(browser: Any, world: World) -> None:
+    # A duplicated tab copies sessionStorage: two tabs, one identity, one client id. The
+    # tab pushed out (DISCONNECT 0x8E) takes a new identity instead of pushing back.
+    first = await open_page(browser, world.url)
+    await first.online()
+    shared = world.iot.connects[0].client_id
+    copy = await open_page(browser, world.url, identity=shared)
+    await copy.online()
+    await until(lambda: len(world.iot.connects) == 3)
+    await first.online()
+    ids = [c.client_id for c in world.iot.connects]
+    assert ids[:2] == [shared, shared] and ids[2] != shared
+    assert sorted(c.client_id for c in world.iot.clients) == sorted([shared, ids[2]])
+    gets = [r.target for r in world.cognito.requests]
+    assert gets.count("GetId") == 2  # the first tab's, then its new one after the takeover
+    assert world.iot.refused == []
+    assert first.problems == [] and copy.problems == []
 
 
 async def test_credentials_are_renewed_and_a_reconnect_signs_with_the_new_ones(

@@ -9,11 +9,17 @@ const aws = { ...(await import(pathToFileURL(module).href)) };
 // awsProvider with an in-memory sessionStorage: credentials, then the signed URL.
 aws.__provider = async (cfg, storedId, now) => {
   const store = new Map(storedId ? [["hubbub.aws.identity", storedId]] : []);
-  const storage = { getItem: (k) => store.get(k) ?? null, setItem: (k, v) => store.set(k, v) };
+  const storage = { getItem: (k) => store.get(k) ?? null, setItem: (k, v) => store.set(k, v),
+                   removeItem: (k) => store.delete(k) };
   const provider = aws.awsProvider(cfg, storage);
   const creds = await provider.getCredentials();
-  return { creds, url: await provider.mqttUrl(creds, now),
-           stored: storage.getItem("hubbub.aws.identity") };
+  const url = await provider.mqttUrl(creds, now);
+  const stored = storage.getItem("hubbub.aws.identity");
+  // a normal disconnect keeps the identity, a takeover (0x8E) forgets it
+  const kept = [provider.takenOver(0x00), provider.takenOver(undefined),
+                storage.getItem("hubbub.aws.identity")];
+  const forgot = [provider.takenOver(0x8e), storage.getItem("hubbub.aws.identity")];
+  return { creds, url, stored, kept, forgot };
 };
 const out = [];
 for (const { fn, args } of calls) {

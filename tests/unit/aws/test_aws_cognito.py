@@ -162,6 +162,8 @@ def test_the_provider_remembers_the_identity_and_signs_with_its_credentials(
     assert params["X-Amz-Credential"].startswith(got["creds"]["aws"]["accessKeyId"] + "/")
     assert params["X-Amz-Security-Token"] == got["creds"]["aws"]["sessionToken"]
     assert value(again)["creds"]["clientId"] == got["creds"]["clientId"]  # a reload keeps it
+    assert got["kept"] == [False, False, got["stored"]]
+    assert got["forgot"] == [True, None]
     assert [r.target for r in cognito.requests] == [
         "GetId", "GetCredentialsForIdentity", "GetCredentialsForIdentity"]
 

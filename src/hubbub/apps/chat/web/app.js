@@ -153,6 +153,10 @@ async function connect() {
   state.client = client;
   client.on("connect", () => onConnect(client));
   client.on("message", (topic, payload) => onMessage(topic, payload));
+  client.on("disconnect", (packet) => {
+    // on AWS the client id is the identity: pushed out by a copy of this tab, get another
+    if (state.client === client && aws && aws.takenOver(packet?.reasonCode)) state.creds = null;
+  });
   client.on("error", () => {});
   client.on("close", () => {
     if (state.client !== client) return;

@@ -13,6 +13,7 @@ const IOT_SERVICE = "iotdevicegateway";
 // The URL is signed right before it is used; it only has to be valid for the handshake.
 export const PRESIGN_EXPIRES = 300;
 const IDENTITY_KEY = "hubbub.aws.identity";
+const SESSION_TAKEN_OVER = 0x8e; // MQTT 5.0 §2.4, DISCONNECT reason code
 const REGION_RE = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
 const POOL_RE = /^([a-z]{2}(?:-[a-z]+)+-\d{1,2}):[0-9a-f-]{36}$/;
 // a DNS name (lower case, as the signed Host header must match it), with a port for tests
@@ -240,6 +241,14 @@ export function awsProvider(cfg, storage, fetchImpl = globalThis.fetch) {
       const c = await getIdentityCredentials(cfg, storage.getItem(IDENTITY_KEY), fetchImpl);
       storage.setItem(IDENTITY_KEY, c.identityId);
       return { clientId: c.identityId, expiresAt: c.expiresAt, aws: c };
+    },
+    // Another connection took this client id (IoT Core: DISCONNECT 0x8E, "Session taken
+    // over"): a duplicated tab copies sessionStorage, so both tabs hold one identity. The
+    // tab that was pushed out takes a new identity instead of pushing back.
+    takenOver(reasonCode) {
+      if (reasonCode !== SESSION_TAKEN_OVER) return false;
+      storage.removeItem(IDENTITY_KEY);
+      return true;
     },
     mqttUrl(creds, now = Date.now()) {
       return presignIotUrl({ endpoint: cfg.iotEndpoint, region: cfg.region,
