@@ -8,7 +8,7 @@ const enc = new TextEncoder();
 const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 const ALGORITHM = "AWS4-HMAC-SHA256";
 // IoT Core's WebSocket endpoint signs for this service name (AWS IoT developer guide,
-// "MQTT over WebSocket protocol", "Signing AWS IoT requests with SigV4").
+// "MQTT over WebSocket protocol").
 const IOT_SERVICE = "iotdevicegateway";
 // The URL is signed right before it is used; it only has to be valid for the handshake.
 export const PRESIGN_EXPIRES = 300;
@@ -60,7 +60,7 @@ export function amzDate(ms) {
 
 // The wss:// URL for IoT Core's MQTT endpoint, signed with temporary credentials.
 // The session token is appended after signing, as IoT Core requires (it is not part of
-// the canonical query; AWS IoT developer guide, "Connecting with SigV4").
+// the canonical query; AWS IoT developer guide, "MQTT over WebSocket protocol").
 export async function presignIotUrl({ endpoint, region, credentials, now, expires = PRESIGN_EXPIRES,
                                       path = "/mqtt" }) {
   const host = String(endpoint).toLowerCase();
