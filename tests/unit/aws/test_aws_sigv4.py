@@ -7,9 +7,12 @@ from __future__ import annotations
 import random
 import string
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests.unit.aws.node import run_js, value
 
 pytest.importorskip("botocore")
@@ -137,3 +140,25 @@ def test_amz_date() -> None:
     ms = int(datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC).timestamp() * 1000)
     (result,) = run_js(("amzDate", [ms]))
     assert value(result) == "20260102T030405Z"
+
+
+_label = st.from_regex(r"[a-z0-9](?:[a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
+_case = st.tuples(
+    st.lists(_label, min_size=1, max_size=4).map(".".join),
+    st.sampled_from(["us-east-1", "eu-west-3", "ap-south-2", "us-gov-east-1", "cn-north-1"]),
+    st.text(st.characters(codec="ascii", exclude_categories=("Cc",)), min_size=1, max_size=30),
+    st.text(min_size=1, max_size=60),  # any Unicode: both sides must encode it as UTF-8
+    st.one_of(st.none(), st.text(min_size=1, max_size=200)),
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31),
+                 timezones=st.just(UTC)).map(lambda d: d.replace(microsecond=0)),
+    st.integers(1, 604800),
+)
+
+
+@settings(max_examples=5, deadline=None)
+@given(st.lists(_case, min_size=25, max_size=25))
+def test_generated_cases_match_botocore(cases: list[tuple[Any, ...]]) -> None:
+    # 25 cases per node run keeps the run short; Hypothesis draws the batches
+    results = run_js(*[("presignIotUrl", [js_url(*c)]) for c in cases])
+    for case, result in zip(cases, results, strict=True):
+        assert value(result) == botocore_url(*case), case
