@@ -394,7 +394,8 @@ class MqttProtocol(asyncio.Protocol):
             del session.inflight[pid]
             self.broker.stats_dropped(1)
             return
-        self.write(data)
+        if mqtt.state is CONNECTED:  # write(), without two calls per delivery
+            self.put(binary_frame(data) if self.is_ws else data)
 
     def pump(self) -> None:
         """Move queued messages into the inflight window as acknowledgements free it."""

@@ -99,6 +99,13 @@ class Decoder:
         if not n:
             return None
         first = buf[0]
+        if first == 0x40 and n >= 4 and buf[1] == 2 and self.version is not None \
+                and (buf[2] or buf[3]) and self.max_packet_size >= 4:
+            # The usual PUBACK, one per QoS 1 delivery: only a non-zero packet id
+            # [MQTT-2.2.1-3]; the checks below would all pass, in many more steps.
+            packet_id = (buf[2] << 8) | buf[3]
+            del buf[:4]
+            return Puback(packet_id)
         ptype = first >> 4
         flags = first & 0x0F
         if ptype == 3:
