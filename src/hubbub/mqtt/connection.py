@@ -92,6 +92,10 @@ class ConnectionLimits:
     outbound_topic_aliases: bool = False  # assign aliases when the client allows them
 
 
+#: Outbound aliases off (the default): shared, since a maximum of 0 never stores anything.
+_NO_OUT_ALIASES = OutboundAliases(0)
+
+
 class ServerConnection:
     """One client's connection as seen by the server; see the module docstring."""
 
@@ -128,7 +132,7 @@ class ServerConnection:
         self._outbound_inflight: set[int] = set()
         self._next_id = 1
         self._in_aliases = InboundAliases(lim.topic_alias_maximum)
-        self._out_aliases = OutboundAliases(0)
+        self._out_aliases = _NO_OUT_ALIASES
 
     # -- properties the broker reads -----------------------------------------------
 
