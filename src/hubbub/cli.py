@@ -30,6 +30,10 @@ _OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--stream-engine", {"help": "sqlite (default) or redis"}),
     ("--fanout", {"help": "local (default) or redis"}),
     ("--redis-url", {"help": "Redis URL for the redis engines"}),
+    ("--heartbeat-interval", {"type": float, "help": "fanout redis: seconds between a "
+                              "node's liveness beats (default 2)"}),
+    ("--node-timeout", {"type": float, "help": "fanout redis: seconds without a beat "
+                        "before a node is declared dead (default 10)"}),
     ("--log-level", {"help": "debug, info (default), warning, error"}),
 ]
 
@@ -73,10 +77,18 @@ def _parser() -> argparse.ArgumentParser:
     add_test_state_options(sfn)
     exp = sub.add_parser("export", help="export the application for AWS (a SAM template)")
     common(exp)
-    exp.add_argument("format", choices=["sam"])
+    exp.add_argument("format", choices=["sam", "site-config"],
+                     help="sam: write the template; site-config: after deploying, fill in "
+                     "site/config.json for the page")
     exp.add_argument("--out", default="template.json",
-                     help="template file (.json, or .yaml with PyYAML); lambda/ and site/ "
+                     help="sam: template file (.json, or .yaml with PyYAML); lambda/ and site/ "
                      "are written beside it")
+    exp.add_argument("--site", default="site", help="site-config: the exported site folder")
+    exp.add_argument("--stack", help="site-config: the deployed stack (reads its outputs)")
+    exp.add_argument("--region", help="site-config: the stack's region (without --stack)")
+    exp.add_argument("--identity-pool-id", help="site-config: the IdentityPoolId output")
+    exp.add_argument("--iot-endpoint", help="site-config: aws iot describe-endpoint "
+                     "--endpoint-type iot:Data-ATS")
     return p
 
 
@@ -95,6 +107,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.action == "issue":
                 return int(issue_command(cfg, args.client_id, args.policy))
             return int(keys_command(cfg, args.action))
+        if args.command == "export" and args.format == "site-config":
+            from hubbub.export_cli import site_config_command
+            return site_config_command(args.site, stack=args.stack, region=args.region,
+                                       identity_pool_id=args.identity_pool_id,
+                                       iot_endpoint=args.iot_endpoint)
         if args.command == "export":
             from hubbub.export_cli import export_command
             return int(export_command(cfg, args.format, args.out))

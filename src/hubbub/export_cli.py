@@ -47,7 +47,7 @@ def export_command(cfg: Config, fmt: str, out: str | Path | None,
     print(f"next: cd {path.parent} && sam build -t {path.name} && sam deploy --guided", file=stdout)
     if "SiteBucket" in resources:
         if "IdentityPool" in resources:
-            print("then: python -m hubbub.export_cli site-config --site site --stack <stack name>",
+            print("then: hubbub export site-config --site site --stack <stack name>",
                   file=stdout)
         print("then: aws s3 sync site/ s3://<SiteBucket output>/ --exclude .hubbub-export",
               file=stdout)

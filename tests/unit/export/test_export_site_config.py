@@ -183,3 +183,16 @@ def test_python_dash_m(site: Path) -> None:
                          check=False)
     assert bad.returncode == 2
     assert "give --stack, or all of" in bad.stderr
+
+
+def test_the_hubbub_command_runs_site_config(site: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from hubbub.cli import main as hubbub_main
+
+    assert hubbub_main(["export", "site-config", "--site", str(site), "--region", "us-east-1",
+                        "--identity-pool-id", POOL, "--iot-endpoint", ENDPOINT]) == 0
+    assert json.loads((site / "config.json").read_text())["identityPoolId"] == POOL
+    assert hubbub_main(["export", "site-config", "--site", str(site),
+                        "--region", "us-east-1"]) == 2
+    err = capsys.readouterr().err
+    assert "give --stack, or all of" in err and "Traceback" not in err

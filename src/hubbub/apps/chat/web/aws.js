@@ -191,7 +191,7 @@ export function parseSiteConfig(raw) {
   const { region, identityPoolId, iotEndpoint, cognitoEndpoint } = raw;
   if (!region && !identityPoolId && !iotEndpoint) {
     throw new AwsError("ConfigError",
-      "config.json is not filled in yet (python -m hubbub.export_cli site-config, docs/aws.md)");
+      "config.json is not filled in yet (hubbub export site-config, docs/aws.md)");
   }
   if (typeof region !== "string" || !REGION_RE.test(region)) {
     throw new AwsError("ConfigError", `config.json: region ${JSON.stringify(region)} is not a region`);
