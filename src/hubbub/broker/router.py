@@ -54,12 +54,23 @@ class Router(Generic[K]):
         return self._trie.remove(topic_filter, key)
 
     def match(self, topic: str, publisher: object = None) -> dict[K, Grant]:
-        """Every session to deliver ``topic`` to, with the merged grant."""
-        out: dict[K, Grant] = {}
-        for obj, grant in self._trie.match(topic):
-            if grant.no_local and obj is publisher:
-                continue
-            key = cast(K, obj)
-            prev = out.get(key)
-            out[key] = grant if prev is None else merge(prev, grant)
+        """Every session to deliver ``topic`` to, with the merged grant (a new dict: the
+        caller may unsubscribe sessions while it goes through it)."""
+        groups = self._trie.match_groups(topic)
+        if len(groups) == 1:
+            # The usual case, one matching filter (a room): its sessions as they are.
+            out = cast(dict[K, Grant], dict(groups[0]))
+            if publisher is not None:
+                own = out.get(cast(K, publisher))
+                if own is not None and own.no_local:
+                    del out[cast(K, publisher)]
+            return out
+        out = {}
+        for group in groups:
+            for obj, grant in group.items():
+                if grant.no_local and obj is publisher:
+                    continue
+                key = cast(K, obj)
+                prev = out.get(key)
+                out[key] = grant if prev is None else merge(prev, grant)
         return out
