@@ -133,9 +133,12 @@ def strip_undefined(v: Any) -> Any:
     """
     if not isinstance(v, (dict, list)):
         return v
-    if isinstance(v, dict) and not any(
-            x is UNDEFINED or isinstance(x, (dict, list)) for x in v.values()):
-        return v  # flat and clean (a typical SELECT output): nothing to drop, no copy
+    if isinstance(v, dict):
+        for x in v.values():
+            if x is UNDEFINED or isinstance(x, (dict, list)):
+                break
+        else:
+            return v  # flat and clean (a typical SELECT output): nothing to drop, no copy
     holder: list[Any] = [None]
     stack: list[tuple[Any, Any, Any]] = [(v, holder, 0)]
     while stack:
@@ -187,11 +190,15 @@ def _parse_constant(s: str) -> Any:
     raise ValueError(f"{s} is not JSON")
 
 
+# One decoder, as for encoding: json.loads() with hooks builds a new JSONDecoder per call.
+_DECODER = json.JSONDecoder(parse_float=_parse_float, parse_constant=_parse_constant)
+
+
 def loads(data: bytes | str) -> Any:
     """Parse a JSON payload the way SQL 2016-03-23 sees it; Undefined when not JSON."""
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
-        return json.loads(text, parse_float=_parse_float, parse_constant=_parse_constant)
+        return _DECODER.decode(text)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return UNDEFINED
 
