@@ -8,8 +8,11 @@ so each room's ``typing`` update says which records its batch held. One client p
 reads the updates (the other K-1 receive them too: the fan-out is part of the cost).
 
 - throughput: clients publish as fast as a window of unacknowledged publishes allows
-  (4,000 in flight in all, below the stream engine's put gate of 10,000, so no record is
-  refused: accepted = acknowledged). Reports records/s accepted, records/s the consumer
+  (4,000 in flight in all, below the stream engine's put gate of 10,000). Since the
+  backlog bound and the ingest limiter (docs/streams.md), a put may wait up to 1 s and
+  then be shed; a shed record is acknowledged too, so accepted = acknowledged holds only
+  while nothing is shed (``stream-burst`` reads the stored count from the broker's file).
+  Reports records/s accepted, records/s the consumer
   got past (streamstats.consumed_between), its lag and its calls per record.
 - latency: each client sends RATE_PER_CLIENT records/s; every record's stamp shows up in
   its room's update (at most 20 names per update: the load keeps rooms below that), so

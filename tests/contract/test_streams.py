@@ -353,3 +353,17 @@ async def test_a_cancelled_waiting_put_leaves_no_trace(stream_engine: Any) -> No
     assert stream_engine.backlog("s", S0) == 0
     await stream_engine.put_record("s", "k", b"3")
     assert [r.data for r in await read_all(stream_engine, "s", S0)] == [b"1", b"3"]
+
+
+async def test_closing_sheds_waiting_puts_at_once(stream_engine: Any) -> None:
+    await stream_engine.create_stream(StreamSpec("s", shard_count=1))
+    stream_engine.backlog_bound.max_per_shard = 1
+    stream_engine.max_delay = 30.0
+    stream_engine.attach_consumer("s", "fn")
+    await stream_engine.put_record("s", "k", b"1")
+    waiting = asyncio.create_task(stream_engine.put_record("s", "k", b"2"))
+    await asyncio.sleep(0)
+    stream_engine._drop_waiters()  # what close() does first
+    with pytest.raises(LimitExceeded):
+        await asyncio.wait_for(waiting, 5)
+    assert stream_engine.stats.shed == 1 and stream_engine.stats.in_flight == 0

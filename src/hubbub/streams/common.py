@@ -116,6 +116,16 @@ class EngineCore:
         raise LimitExceeded(f"stream {stream!r}: ingest is slowed while the event loop is"
                             " busy (chat first); record shed")
 
+    def _drop_waiters(self) -> None:
+        """Closing: every waiting put is shed now instead of at its deadline."""
+        for fut, _ in self._token_waiters:
+            _expire(fut)
+        self._token_waiters.clear()
+        for queue in self._waiters.values():
+            for fut, _ in queue:
+                _expire(fut)
+            queue.clear()
+
     def tick(self, lag: float) -> None:
         """The node's loop-lag probe, once per period: adjust the limiter, let waiting puts
         in, in order, while it has tokens."""

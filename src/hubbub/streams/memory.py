@@ -39,7 +39,7 @@ class MemoryStreamEngine(EngineCore):
         pass
 
     async def close(self) -> None:
-        pass
+        self._drop_waiters()
 
     async def create_stream(self, spec: StreamSpec) -> None:
         check_spec(spec)

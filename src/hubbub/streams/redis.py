@@ -85,6 +85,7 @@ class RedisStreamEngine(EngineCore):
         self._task = asyncio.create_task(self._run(), name="redis-stream-writer")
 
     async def close(self) -> None:
+        self._drop_waiters()
         if self._task is not None:
             while self.stats.in_flight and not self._task.done():
                 await asyncio.sleep(0)  # queued puts have callers waiting on them

@@ -113,6 +113,7 @@ class SqliteStreamEngine(EngineCore):
         await self.writer.start()
 
     async def close(self) -> None:
+        self._drop_waiters()
         if self._flusher is not None:  # queued puts have callers waiting on them
             with contextlib.suppress(Exception):
                 await self._flusher
