@@ -314,14 +314,15 @@ async def test_the_ingest_limiter_lets_puts_in_as_ticks_allow(stream_engine: Any
 
     await stream_engine.create_stream(StreamSpec("s", shard_count=1))
     stream_engine.max_delay = 30.0
-    stream_engine.limiter = IngestLimiter(target=0.01, min_rate=1, rate=1, tokens=1)
+    stream_engine.limiter = IngestLimiter(target=0.01, period=1.0, min_rate=1, rate=1,
+                                          tokens=1)
     await stream_engine.put_record("s", "k", b"1")  # the one token
     second = asyncio.create_task(stream_engine.put_record("s", "k", b"2"))
     third = asyncio.create_task(stream_engine.put_record("s", "k", b"3"))
     await asyncio.sleep(0)
     await asyncio.sleep(0)
     assert not second.done() and not third.done()
-    stream_engine.tick(0.5)  # the loop is late: the rate halves (to its floor, 1)
+    stream_engine.tick(0.02)  # the loop is late: the rate halves (to its floor, 1)
     assert stream_engine.limiter.rate == 1
     await asyncio.wait_for(second, 5)  # one token per tick, in order
     assert not third.done()

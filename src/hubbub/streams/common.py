@@ -134,7 +134,7 @@ class EngineCore:
             return
         limiter.tick(lag)
         waiters = self._token_waiters
-        while waiters and limiter.tokens > 0:
+        while waiters and limiter.tokens >= 1:
             fut, n = waiters.popleft()
             if not fut.done():
                 limiter.tokens -= n

@@ -40,9 +40,11 @@ def test_the_limiter_module_is_pure() -> None:
 
 
 def test_the_limiter_halves_over_target_and_grows_under_it() -> None:
-    lim = IngestLimiter(target=0.01, min_rate=10, max_rate=1000, rate=400, tokens=0)
+    lim = IngestLimiter(target=0.01, period=0.01, min_rate=10, max_rate=1000, rate=400,
+                        tokens=0)
     lim.tick(0.02)
-    assert lim.rate == 200 and lim.tokens == 200 and lim.ticks_over == 1
+    assert lim.rate == 200 and lim.ticks_over == 1
+    assert lim.tokens == 600  # 30 ms passed, not 10: tokens for the time that passed
     lim.tick(0.5)
     lim.tick(0.5)
     lim.tick(0.5)
@@ -54,7 +56,7 @@ def test_the_limiter_halves_over_target_and_grows_under_it() -> None:
     lim.tick(0.0)
     assert lim.rate == 11  # + a tenth, at least one record
     for _ in range(200):
-        lim.tick(0.001)
+        lim.tick(0.0)
     assert lim.rate == 1000  # the ceiling
     assert lim.tokens == 1000  # one tick's worth at most: no burst after a quiet spell
 
@@ -66,6 +68,8 @@ def test_tokens_are_spent_and_a_large_put_goes_into_debt() -> None:
     assert not lim.take(1)
     lim.tick(0.0)  # refills by the rate: still in debt
     assert lim.tokens < 0 and not lim.take(1)
+    lim.tokens = 0.5
+    assert not lim.take(1)  # a whole token or none
 
 
 @given(st.lists(st.floats(min_value=0, max_value=1), max_size=300))
@@ -74,7 +78,7 @@ def test_the_rate_stays_within_its_bounds(lags: list[float]) -> None:
     for lag in lags:
         lim.tick(lag)
         assert 5 <= lim.rate <= 5000
-        assert lim.tokens <= lim.rate
+        assert lim.tokens <= lim.rate * (lim.period + lag) / lim.period
 
 
 # --- the tail cache -------------------------------------------------------------------
