@@ -273,6 +273,17 @@ def _by_module(stats: pstats.Stats) -> None:
         print(f"  {100 * own / total:5.1f}%  {key}")
 
 
+def _print_stages(compare: str | None) -> None:
+    """``--stages``: this checkout's stages (and the baseline's), as a Markdown table."""
+    before = _child(["--stages"], compare) if compare else None
+    mine = _child(["--stages"], None)
+    head = " | baseline | baseline/this" if before else ""
+    print(f"| stage (us CPU per message) | this checkout{head} |")
+    for k, v in mine.items():
+        cells = f" | {before[k]:.1f} | {before[k] / v:.2f}x" if before else ""
+        print(f"| {k} | {v:.1f}{cells} |")
+
+
 def _child(args: list[str], src: str | None) -> dict[str, float]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, str(ROOT)]))
@@ -298,16 +309,7 @@ def main() -> None:
     p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.stages and not a.json:
-        rows = [("stage", "this checkout")]
-        base = _child(["--stages"], a.compare) if a.compare else None
-        mine = _child(["--stages"], None)
-        for k, v in mine.items():
-            b = f" | {base[k]:.1f} | {base[k] / v:.2f}x" if base else ""
-            rows.append((k, f"{v:.1f}{b}"))
-        head = " | baseline | baseline/this" if base else ""
-        print(f"| stage (us CPU per message) | this checkout{head} |")
-        for k, v in rows[1:]:
-            print(f"| {k} | {v} |")
+        _print_stages(a.compare)
         return
     if a.stages:
         print(json.dumps(asyncio.run(stages())))
