@@ -129,7 +129,7 @@ class ServerConnection:
         self._decoder = Decoder(lim.max_packet_size)
         # Made on the first QoS>0 PUBLISH of a v5 client (an empty set is 216 bytes).
         self._inbound_unacked: set[int] | None = None
-        self._outbound_inflight: set[int] = set()
+        self._outbound_inflight: set[int] | None = None  # made on the first QoS>0 PUBLISH
         self._next_id = 1
         self._in_aliases = InboundAliases(lim.topic_alias_maximum)
         self._out_aliases = _NO_OUT_ALIASES
@@ -160,7 +160,7 @@ class ServerConnection:
 
     @property
     def outbound_inflight(self) -> int:
-        return len(self._outbound_inflight)
+        return len(self._outbound_inflight or ())
 
     # -- receiving -----------------------------------------------------------------
 
@@ -213,11 +213,13 @@ class ServerConnection:
         if type(packet) is Publish:  # the hot paths first
             return self._receive_publish(packet)
         if type(packet) is Puback or type(packet) is Pubcomp:
-            self._outbound_inflight.discard(packet.packet_id)
+            if self._outbound_inflight:
+                self._outbound_inflight.discard(packet.packet_id)
             return packet
         match packet:
             case Pubrec():
-                if packet.reason_code >= 0x80:  # the exchange ends here [MQTT 5.0 §4.3.3]
+                if packet.reason_code >= 0x80 and self._outbound_inflight:
+                    # The exchange ends here [MQTT 5.0 §4.3.3].
                     self._outbound_inflight.discard(packet.packet_id)
             case Pubrel() | Subscribe() | Unsubscribe() | Pingreq() | Auth():
                 pass
@@ -383,7 +385,7 @@ class ServerConnection:
         if p.qos:
             if p.packet_id is None:
                 raise UsageError("QoS>0 PUBLISH needs a packet id; use allocate_packet_id()")
-            self._outbound_inflight.add(p.packet_id)
+            self._inflight_ids().add(p.packet_id)
         if version == MQTT_5:
             p = self._out_aliases.apply(p)
         return self.send_publish_bytes(encode(p, version), p.packet_id)
@@ -397,7 +399,7 @@ class ServerConnection:
         if len(data) <= self.client_maximum_packet_size:
             return data
         self.dropped_oversize += 1
-        if packet_id is not None:
+        if packet_id is not None and self._outbound_inflight:
             self._outbound_inflight.discard(packet_id)
         return b""
 
@@ -405,14 +407,14 @@ class ServerConnection:
 
     def can_send_qos(self) -> bool:
         """True while the client's Receive Maximum (and ours) allows one more QoS>0 PUBLISH."""
-        return len(self._outbound_inflight) < self.send_quota
+        return len(self._outbound_inflight or ()) < self.send_quota
 
     def allocate_packet_id(self) -> int:
         """A free packet id (1..65535) [MQTT-2.2.1-3], in flight until acknowledged.
 
         Raises ``UsageError`` when the quota is used up: check ``can_send_qos`` first.
         """
-        inflight = self._outbound_inflight
+        inflight = self._inflight_ids()
         if len(inflight) >= self.send_quota or len(inflight) >= 65_535:
             raise UsageError("no outbound QoS quota left; check can_send_qos() first")
         pid = self._next_id
@@ -424,11 +426,18 @@ class ServerConnection:
 
     def claim_packet_id(self, packet_id: int) -> None:
         """Count a packet id chosen elsewhere (a resumed session's) as in flight."""
-        self._outbound_inflight.add(packet_id)
+        self._inflight_ids().add(packet_id)
 
     def release_packet_id(self, packet_id: int) -> None:
         """Give back an id the broker will not use (e.g. a message it dropped)."""
-        self._outbound_inflight.discard(packet_id)
+        if self._outbound_inflight:
+            self._outbound_inflight.discard(packet_id)
+
+    def _inflight_ids(self) -> set[int]:
+        ids = self._outbound_inflight
+        if ids is None:
+            ids = self._outbound_inflight = set()
+        return ids
 
     # -- ending --------------------------------------------------------------------
 
