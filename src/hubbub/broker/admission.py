@@ -5,6 +5,7 @@ session takeover and resumption, wills, and the lifecycle events around them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import Coroutine, Generator
@@ -19,13 +20,19 @@ from hubbub.broker.protocol import CONNECTED, CONNECTING, ERROR, MqttProtocol
 from hubbub.broker.sessions import Session
 from hubbub.errors import PeerError
 from hubbub.mqtt.errors import ConnectRefused
-from hubbub.mqtt.packets import MQTT_5, Connack, Connect, Properties
+from hubbub.mqtt.packets import EMPTY_PROPERTIES, MQTT_5, Connack, Connect, Properties
 
 if TYPE_CHECKING:
     from hubbub.broker.broker import Broker
 
 log = logging.getLogger("hubbub.broker")
 R = DisconnectReason
+
+
+@functools.lru_cache(maxsize=64)
+def _keep_alive_props(seconds: int) -> Properties:
+    # Shared (Properties are frozen): building one costs ~3 µs, a tenth of a CONNECT.
+    return Properties(server_keep_alive=seconds)
 
 
 def _refused(reason: int, message: str) -> ConnectRefused:
@@ -219,7 +226,7 @@ def attach(broker: Broker, conn: MqttProtocol, c: Connect, cid: str, assigned: b
         conn.will_delay = min(wp.will_delay_interval or 0, s.max_will_delay)
     # Server Keep Alive: the connection applies it (and times the client out by it) in
     # both versions; only v5 can announce it [MQTT-3.2.2-21], 3.1.1 drops the property.
-    props = Properties(server_keep_alive=keep_alive if keep_alive != c.keep_alive else None)
+    props = _keep_alive_props(keep_alive) if keep_alive != c.keep_alive else EMPTY_PROPERTIES
     if v5:
         # The connection adds the limits it enforces (Receive Maximum, Maximum QoS, ...).
         props = replace(props, assigned_client_identifier=cid if assigned else None,
