@@ -82,9 +82,11 @@ def bench_policy() -> dict[str, object]:
 #: ``hubbub+window<N>`` (the stream consumers' batching window, ms),
 #: ``hubbub+before`` (the source tree in ``$HUBBUB_BEFORE_SRC``, e.g. a ``git archive`` of
 #: an earlier commit, so that before and after a change run side by side in one run),
-#: ``hubbub+uvloop`` (the same CLI on uvloop's event loop instead of asyncio's).
+#: ``hubbub+uvloop`` (the same CLI on uvloop's event loop, also for ``+before`` trees that
+#: predate ``--event-loop``), ``hubbub+asyncio`` (``--event-loop asyncio``: asyncio's own
+#: loop; plain ``hubbub`` runs on uvloop since it became a dependency).
 VARIANT = re.compile(
-    r"^hubbub((?:\+(?:policy|allowall|memtable|window\d+|before|uvloop))*)$")
+    r"^hubbub((?:\+(?:policy|allowall|memtable|window\d+|before|uvloop|asyncio))*)$")
 #: ``python -c`` for ``hubbub+uvloop``: hubbub's own CLI, on uvloop's loop.
 UVLOOP_MAIN = ("import asyncio, sys, uvloop; asyncio.set_event_loop_policy("
                "uvloop.EventLoopPolicy()); from hubbub.cli import main; sys.exit(main())")
@@ -95,7 +97,7 @@ def hubbub_variant(name: str, tcp_port: int, ws_port: int, workdir: Path) -> lis
     if match is None:
         raise BrokerError(
             f"unknown hubbub variant {name!r} (+policy, +allowall, +memtable, +window<ms>, "
-            "+before, +uvloop)"
+            "+before, +uvloop, +asyncio)"
         )
     data = workdir / "data"
     data.mkdir(exist_ok=True)
@@ -118,6 +120,8 @@ def hubbub_variant(name: str, tcp_port: int, ws_port: int, workdir: Path) -> lis
             policy = str(path)
         elif option == "allowall":
             pass  # the default
+        elif option == "asyncio":
+            extra += ["--event-loop", "asyncio"]
         elif option == "memtable":
             extra += ["--table-engine", "memory"]
         else:

@@ -34,6 +34,7 @@ _OPTIONS: list[tuple[str, dict[str, Any]]] = [
                               "node's liveness beats (default 2)"}),
     ("--node-timeout", {"type": float, "help": "fanout redis: seconds without a beat "
                         "before a node is declared dead (default 10)"}),
+    ("--event-loop", {"help": "auto (default: uvloop when installed), uvloop or asyncio"}),
     ("--log-level", {"help": "debug, info (default), warning, error"}),
 ]
 
@@ -99,8 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=cfg.log_level.upper(),
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         if args.command == "serve":
+            from hubbub.loops import loop_factory
             from hubbub.server import run_forever
-            asyncio.run(run_forever(cfg))
+            _, factory = loop_factory(cfg.event_loop)
+            with asyncio.Runner(loop_factory=factory) as runner:
+                runner.run(run_forever(cfg))
             return 0
         if args.command == "keys":
             from hubbub.admin import issue_command, keys_command

@@ -56,6 +56,9 @@ class Config:
     #: Seconds without a beat before the other nodes declare a node dead and publish its
     #: clients' CONNECTION_LOST disconnects: five beats, longer than a GC pause or failover.
     node_timeout: float = 10.0
+    #: Event loop for ``hubbub serve``: auto (uvloop when installed, else asyncio's own),
+    #: uvloop or asyncio. uvloop measured 22-33% more QoS 1 fan-out (bench/NOTES-broker-ws.md).
+    event_loop: str = "auto"
     #: Log level for the root logger.
     log_level: str = "info"
     #: Seconds to let clients and in-flight work finish on shutdown.
@@ -112,6 +115,8 @@ def _validate(cfg: Config) -> Config:
         raise ConfigError("the redis engines need redis_url")
     if not 0 < cfg.heartbeat_interval < cfg.node_timeout:
         raise ConfigError("heartbeat_interval: more than 0 and less than node_timeout")
+    if cfg.event_loop not in ("auto", "uvloop", "asyncio"):
+        raise ConfigError(f"event_loop: {cfg.event_loop!r} is not auto, uvloop or asyncio")
     if cfg.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"log_level: {cfg.log_level!r} is not debug/info/warning/error")
     return cfg

@@ -273,7 +273,8 @@ async def run_forever(cfg: Config) -> None:
     print(f"  MQTT over WebSocket: {node.url.replace('http', 'ws')}/mqtt", flush=True)
     if node.mqtt_port:
         print(f"  MQTT over TCP: {cfg.host}:{node.mqtt_port}", flush=True)
-    print(f"  data: {Path(cfg.data).resolve()}  (Ctrl+C stops)", flush=True)
+    on = "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
+    print(f"  data: {Path(cfg.data).resolve()}  (event loop: {on}; Ctrl+C stops)", flush=True)
     await stop.wait()
     print("hubbub: shutting down…", flush=True)
     await node.stop()

@@ -43,6 +43,7 @@ def test_help_lists_the_commands() -> None:
     (["--token-ttl", "5"], "token_ttl: at least 60 seconds"),
     (["--table-engine", "mongodb"], "table_engine: unknown engine 'mongodb'"),
     (["--log-level", "loud"], "log_level: 'loud' is not debug/info/warning/error"),
+    (["--event-loop", "trio"], "event_loop: 'trio' is not auto, uvloop or asyncio"),
     (["--config", "/nonexistent/hubbub.toml"], "config file /nonexistent/hubbub.toml does "
                                                "not exist"),
 ])
@@ -78,9 +79,10 @@ def test_port_already_in_use(tmp_path: Path, which: str) -> None:
     assert len(r.stderr.splitlines()) == 1
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_serve_starts_and_stops_cleanly(tmp_path: Path, sig: int) -> None:
-    server = ServerProcess(tmp_path / "data").start()
+@pytest.mark.parametrize(("sig", "loop"), [(signal.SIGTERM, "auto"), (signal.SIGINT, "auto"),
+                                         (signal.SIGTERM, "asyncio")])
+def test_serve_starts_and_stops_cleanly(tmp_path: Path, sig: int, loop: str) -> None:
+    server = ServerProcess(tmp_path / "data", "--event-loop", loop).start()
     try:
         status, _, creds = post(f"{server.url}/api/credentials", b"{}")
         assert status == 200 and creds["mqttUrl"] == f"ws://127.0.0.1:{server.port}/mqtt"
@@ -92,6 +94,8 @@ def test_serve_starts_and_stops_cleanly(tmp_path: Path, sig: int) -> None:
     assert f"hubbub is running: open {server.url}/lobby" in out
     assert f"MQTT over TCP: 127.0.0.1:{server.mqtt_port}" in out
     assert "shutting down" in out
+    # uvloop is a dependency, so "auto" picks it; asyncio's own loop stays a setting away.
+    assert f"event loop: {'uvloop' if loop == 'auto' else 'asyncio'}" in out
     assert "Traceback" not in server.stderr()
     keys = tmp_path / "data" / "keys.json"
     assert keys.stat().st_mode & 0o777 == 0o600  # created on first start, private
