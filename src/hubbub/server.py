@@ -124,6 +124,9 @@ class Node:
         # newuuid() is time-ordered and monotonic here, so that the chat's message ids
         # (timestamp + uuid) keep the room's order even within one millisecond.
         self.rules = RulesEngine(rules, self.services, clock_ms=clock_ms, uuid=Uuid7(clock_ms))
+        # Closed after the broker (no new rule actions), before workflows, streams and
+        # tables, which queued lambda invocations may still use.
+        self._stack.push_async_callback(self.services.drain, cfg.shutdown_timeout)
 
         issuer = CredentialIssuer(keyring, self._clock, ttl=cfg.token_ttl,
                                   rate_limiter=RateLimiter(self._clock),

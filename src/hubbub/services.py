@@ -7,6 +7,7 @@ put_record, start_execution, invoke), on top of whichever engines the config cho
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from hubbub.broker.hooks import Authorizer, Identity
 from hubbub.errors import NotAuthorized, UsageError
 from hubbub.functions import sdk
-from hubbub.functions.runtime import FunctionRuntime
+from hubbub.functions.runtime import FunctionError, FunctionRuntime
 from hubbub.tables.base import Table
 from hubbub.workflows.runner import function_name
 
@@ -35,6 +36,8 @@ class Services:
         self.settings = settings
         self.streams: Any = None  # hubbub.streams engine, set by the server when it has one
         self.workflows: Any = None  # hubbub.workflows runner, set by the server
+        self._queued: set[asyncio.Task[None]] = set()  # asynchronous invocations running
+        self.async_stats = {"queued": 0, "failed": 0, "throttled": 0}
 
     # -- sdk.Services ------------------------------------------------------------------
 
@@ -82,7 +85,51 @@ class Services:
     async def put_item(self, table: str, item: dict[str, Any]) -> None:
         await self.table(table).put(item)
 
-    # ``invoke`` above serves both: a rule's lambda action is an asynchronous invocation.
+    #: Asynchronous invocations waiting or running at once, over all functions, before a
+    #: rule's lambda action is throttled (its errorAction runs, as for Lambda's 429).
+    max_queued = 10_000
+
+    async def invoke_event(self, function: str, event: Any) -> None:
+        """A rule's lambda action: Lambda's asynchronous invoke (InvocationType Event), as
+        IoT Core makes it. Returns once the event is queued, so a slow function never holds
+        the publisher's PUBACK; the function's own errors are retried (its ``retries``) and
+        logged with the request id, and do not reach the rule's errorAction. Raises, so the
+        errorAction runs, only when the event cannot be queued: no such function, or
+        ``max_queued`` invocations already waiting."""
+        name = function_name(function)
+        if name not in self.functions:
+            raise FunctionError(name, "-", "ResourceNotFoundException",
+                                f"function {name!r} does not exist")
+        if len(self._queued) >= self.max_queued:
+            self.async_stats["throttled"] += 1
+            raise FunctionError(name, "-", "TooManyRequestsException",
+                                f"{len(self._queued)} asynchronous invocations are queued")
+        self.async_stats["queued"] += 1
+        task = asyncio.get_running_loop().create_task(self._run_event(name, event))
+        self._queued.add(task)
+        task.add_done_callback(self._queued.discard)
+
+    async def _run_event(self, name: str, event: Any) -> None:
+        token = sdk.current.set(self)
+        try:
+            await self.functions.invoke(name, event, asynchronous=True)
+        except FunctionError as exc:  # already logged with its request id by the runtime
+            self.async_stats["failed"] += 1
+            log.error("asynchronous invocation of %s dropped after its retries: %s", name, exc)
+        finally:
+            sdk.current.reset(token)
+
+    async def drain(self, timeout: float) -> None:
+        """On shutdown: let queued asynchronous invocations finish for up to ``timeout``
+        seconds, then cancel the rest (logged: Lambda would have kept them)."""
+        if not self._queued:
+            return
+        _, pending = await asyncio.wait(set(self._queued), timeout=timeout)
+        if pending:
+            log.warning("shutdown: %d asynchronous invocations cancelled", len(pending))
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending)
 
     async def call(self, function: str, event: Any) -> Any:
         token = sdk.current.set(self)

@@ -53,7 +53,8 @@ class ActionSink(Protocol):
     """Where actions go; implemented by the server's wiring (broker, functions, ...)."""
 
     async def republish(self, topic: str, payload: bytes, qos: int) -> None: ...
-    async def invoke(self, function: str, event: Any) -> Any: ...
+    async def invoke_event(self, function: str, event: Any) -> None:
+        """Lambda's asynchronous invoke: return once queued; raise if it cannot be."""
     async def put_record(self, stream: str, partition_key: str, data: bytes) -> None: ...
     async def put_item(self, table: str, item: dict[str, Any]) -> None: ...
     async def start_execution(self, state_machine: str, input: Any,
@@ -235,7 +236,7 @@ class RulesEngine:
                 validate_topic_name(resource)  # a template may render '+', '#' or ''
                 await self._sink.republish(resource, sent.payload(), qos)
             case LambdaAction():
-                await self._sink.invoke(resource, event)
+                await self._sink.invoke_event(resource, event)
             case KinesisAction(_, key):
                 pk = t(key) if key is not None else self._uuid()
                 await self._sink.put_record(resource, pk, sent.payload())

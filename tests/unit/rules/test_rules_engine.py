@@ -23,9 +23,8 @@ class FakeSink:
     async def republish(self, topic: str, payload: bytes, qos: int) -> None:
         self._record("republish", topic, payload, qos)
 
-    async def invoke(self, function: str, event: Any) -> Any:
+    async def invoke_event(self, function: str, event: Any) -> None:
         self._record("invoke", function, event)
-        return None
 
     async def put_record(self, stream: str, partition_key: str, data: bytes) -> None:
         self._record("put_record", stream, partition_key, data)
@@ -201,9 +200,9 @@ async def test_actions_of_a_rule_run_concurrently() -> None:
     gate = asyncio.Event()
 
     class GatedSink(FakeSink):
-        async def invoke(self, function: str, event: Any) -> Any:
+        async def invoke_event(self, function: str, event: Any) -> None:
             await gate.wait()  # only returns once the republish (listed later) has run
-            return await super().invoke(function, event)
+            await super().invoke_event(function, event)
 
         async def republish(self, topic: str, payload: bytes, qos: int) -> None:
             gate.set()
