@@ -77,7 +77,10 @@ class EngineCore:
         try:
             limiter = self.limiter
             deadline: float | None = None
-            if limiter is not None and (self._token_waiters or not limiter.take(len(shards))):
+            waiters = self._token_waiters
+            while waiters and waiters[0][0].done():  # timed out: no longer in line
+                waiters.popleft()
+            if limiter is not None and (waiters or not limiter.take(len(shards))):
                 deadline = await self._wait_for_token(stream, shards)
             line = self._line(stream, shards)
             if line is not None:
