@@ -84,12 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", default="template.json",
                      help="sam: template file (.json, or .yaml with PyYAML); lambda/ and site/ "
                      "are written beside it")
-    exp.add_argument("--site", default="site", help="site-config: the exported site folder")
-    exp.add_argument("--stack", help="site-config: the deployed stack (reads its outputs)")
-    exp.add_argument("--region", help="site-config: the stack's region (without --stack)")
-    exp.add_argument("--identity-pool-id", help="site-config: the IdentityPoolId output")
-    exp.add_argument("--iot-endpoint", help="site-config: aws iot describe-endpoint "
-                     "--endpoint-type iot:Data-ATS")
+    from hubbub.export_cli import add_site_config_options
+    add_site_config_options(exp)
     return p
 
 

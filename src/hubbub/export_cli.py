@@ -87,18 +87,26 @@ def site_config_command(site: str | Path, *, stack: str | None = None,
     return 0
 
 
+def add_site_config_options(p: argparse.ArgumentParser) -> None:
+    """``site-config``'s options, for this module's parser and ``hubbub export``."""
+    p.add_argument("--site", default="site", help="site-config: the exported site folder "
+                   "(default ./site)")
+    p.add_argument("--stack", help="site-config: the deployed stack's name (reads its "
+                   "outputs with boto3)")
+    p.add_argument("--region", help="site-config: the stack's region (without --stack)")
+    p.add_argument("--identity-pool-id", help="site-config: the IdentityPoolId output "
+                   "(without --stack)")
+    p.add_argument("--iot-endpoint", help="site-config: aws iot describe-endpoint "
+                   "--endpoint-type iot:Data-ATS (without --stack)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m hubbub.export_cli site-config ...`` (the post-deploy step)."""
     p = argparse.ArgumentParser(prog="python -m hubbub.export_cli",
                                 description="steps after `hubbub export sam`")
     sub = p.add_subparsers(dest="command", required=True)
     sc = sub.add_parser("site-config", help="fill in site/config.json for the deployed stack")
-    sc.add_argument("--site", default="site", help="the exported site folder (default ./site)")
-    sc.add_argument("--stack", help="the deployed stack's name (reads its outputs with boto3)")
-    sc.add_argument("--region", help="the stack's region (without --stack)")
-    sc.add_argument("--identity-pool-id", help="the IdentityPoolId output (without --stack)")
-    sc.add_argument("--iot-endpoint", help="aws iot describe-endpoint --endpoint-type "
-                    "iot:Data-ATS (without --stack)")
+    add_site_config_options(sc)
     args = p.parse_args(argv)
     try:
         return site_config_command(args.site, stack=args.stack, region=args.region,
