@@ -83,8 +83,8 @@ def bench_policy() -> dict[str, object]:
 #: ``hubbub+before`` (the source tree in ``$HUBBUB_BEFORE_SRC``, e.g. a ``git archive`` of
 #: an earlier commit, so that before and after a change run side by side in one run),
 #: ``hubbub+uvloop`` (the same CLI on uvloop's event loop, also for ``+before`` trees that
-#: predate ``--event-loop``), ``hubbub+asyncio`` (``--event-loop asyncio``: asyncio's own
-#: loop; plain ``hubbub`` runs on uvloop since it became a dependency).
+#: predate ``--event-loop``), ``hubbub+asyncio`` (``--event-loop asyncio``, the default:
+#: for A/B runs).
 VARIANT = re.compile(
     r"^hubbub((?:\+(?:policy|allowall|memtable|window\d+|before|uvloop|asyncio))*)$")
 #: ``python -c`` for ``hubbub+uvloop``: hubbub's own CLI, on uvloop's loop.

@@ -34,7 +34,8 @@ _OPTIONS: list[tuple[str, dict[str, Any]]] = [
                               "node's liveness beats (default 2)"}),
     ("--node-timeout", {"type": float, "help": "fanout redis: seconds without a beat "
                         "before a node is declared dead (default 10)"}),
-    ("--event-loop", {"help": "auto (default: uvloop when installed), uvloop or asyncio"}),
+    ("--event-loop", {"help": "asyncio (default), uvloop (if installed), or auto (uvloop "
+                      "when installed)"}),
     ("--log-level", {"help": "debug, info (default), warning, error"}),
 ]
 

@@ -56,9 +56,9 @@ class Config:
     #: Seconds without a beat before the other nodes declare a node dead and publish its
     #: clients' CONNECTION_LOST disconnects: five beats, longer than a GC pause or failover.
     node_timeout: float = 10.0
-    #: Event loop for ``hubbub serve``: auto (uvloop when installed, else asyncio's own),
-    #: uvloop or asyncio. uvloop measured 22-33% more QoS 1 fan-out (bench/NOTES-broker-ws.md).
-    event_loop: str = "auto"
+    #: Event loop for ``hubbub serve``: asyncio (its own), uvloop (needs uvloop installed) or
+    #: auto (uvloop when installed). uvloop measured no faster here (bench/NOTES.md).
+    event_loop: str = "asyncio"
     #: Log level for the root logger.
     log_level: str = "info"
     #: Seconds to let clients and in-flight work finish on shutdown.

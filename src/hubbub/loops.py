@@ -1,10 +1,11 @@
 """Which event loop ``hubbub serve`` runs on.
 
-uvloop (libuv under asyncio's API) is chosen when installed: the broker's QoS 1 fan-out
-measured 22-33% faster on it and nothing slower (bench/NOTES-broker-ws.md). hubbub only
-uses asyncio's public API, so asyncio's own loop stays a setting away (``--event-loop
-asyncio``), and the in-process tests run on it while the ``hubbub serve`` subprocess tests
-run on the default."""
+asyncio's own loop by default. uvloop (libuv under asyncio's API) is a setting away
+(``--event-loop uvloop``, or ``auto``: uvloop when installed) but is not a dependency: an
+early measurement showed +22-33% QoS 1 fan-out on it, and once the broker batched its own
+output, three alternating side-by-side runs (2026-11-27 06:20, bench/NOTES.md) gave
+uvloop/asyncio 0.88-1.07x on fan-out and chat: no gain to pay a dependency for. hubbub only
+uses asyncio's public API, so both loops run the same code."""
 
 from __future__ import annotations
 

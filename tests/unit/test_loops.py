@@ -1,5 +1,6 @@
-"""The serve loop choice: uvloop when installed (a dependency), asyncio's own on request,
-a clear ConfigError (never an ImportError traceback) when uvloop is asked for but absent."""
+"""The serve loop choice: asyncio's own by default, uvloop on request or with auto when
+installed, a clear ConfigError (never an ImportError traceback) when uvloop is asked for
+but absent."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from hubbub.errors import ConfigError
 
 
 def test_auto_prefers_uvloop_when_installed() -> None:
+    pytest.importorskip("uvloop")  # the bench extra, which the test command installs
     name, factory = loops.loop_factory("auto")
     assert name == "uvloop"
     loop = factory()
