@@ -75,6 +75,11 @@ async def test_typing_from_two_clients_is_one_room_update(node: Node) -> None:
         await acked(*infos)
         update = await carol.expect(of_type("typing"))
         assert update["room"] == "den" and sorted(update["users"]) == ["alice", "bob"]
+        # when each last typed, on the server's clock, for the client to compare with the
+        # timestamp of a message that may have overtaken this update
+        now_ms = time.time() * 1000
+        assert sorted(update["at"]) == ["alice", "bob"]
+        assert all(now_ms - 60_000 < t <= now_ms for t in update["at"].values())
         await runtime(node).wait_caught_up()
         assert calls(node) - before == 1  # ten records, one invocation, one update
         # typing records are not chat messages

@@ -56,3 +56,29 @@ async def test_typing_shows_and_goes_stale_reactions_count_and_survive_reload(
 
 async def _empty(p: Page) -> bool:
     return await p.typing() == ""
+
+
+async def test_typing_that_led_to_a_message_is_not_shown_after_it(
+        tmp_path: Path, browser: Any) -> None:
+    # With a long batching window the typing update reaches B well after alice's message
+    # did; it must not bring back "alice is typing…" for typing that is over.
+    node = await start_node(tmp_path / "data", extra={"presenceDebounceSeconds": 0,
+                                                      "streamBatchingWindowMs": 1500})
+    try:
+        url = f"{node.url}/den"
+        a = await Page.open(browser, url, "alice")
+        b = await Page.open(browser, url, "bob")
+        c = await Page.open(browser, url, "carol")
+        box = a.page.get_by_label("Message", exact=True)
+        await box.press_sequentially("hi")  # a typing record, then at once the message
+        await box.press("Enter")
+        await b.message("hi").wait_for(timeout=15000)
+        # carol types after that: her record is behind alice's in the room's shard, so
+        # once bob sees carol typing, alice's update has reached him as well
+        await c.page.get_by_label("Message", exact=True).press_sequentially("yo")
+        await b.page.locator("#typing", has_text="carol").wait_for(timeout=15000)
+        assert await b.typing() == "carol is typing…"
+        for p in (a, b, c):
+            assert p.problems == [], "\n".join(p.problems)
+    finally:
+        await node.stop()

@@ -66,7 +66,7 @@ class Reaction:
 
 @dataclass
 class RoomWindow:
-    typing: dict[str, None] = field(default_factory=dict)  # ordered set of users
+    typing: dict[str, int] = field(default_factory=dict)  # user -> last record's arrival, ms
     reactions: dict[str, list[Reaction]] = field(default_factory=dict)  # by message id
 
 
@@ -117,8 +117,8 @@ def fold(records: Iterable[Any], now: float, stale_after: float) -> Fold:
                 out.stale += 1
                 continue
             window = out.rooms.setdefault(room, RoomWindow())
-            if len(window.typing) < MAX_TYPING_USERS:
-                window.typing[user] = None
+            if user in window.typing or len(window.typing) < MAX_TYPING_USERS:
+                window.typing[user] = max(window.typing.get(user, 0), round(arrival * 1000))
         elif kind == "reaction":
             message_id, emoji, client = p.get("messageId"), p.get("emoji"), p.get("clientId")
             if (not isinstance(message_id, str) or not 0 < len(message_id) <= MAX_MESSAGE_ID
@@ -229,8 +229,11 @@ async def handler(event: Any, context: Any) -> dict[str, Any]:
     sends = []
     for room, w in folded.rooms.items():
         if w.typing:
+            # "at": when each one last typed (server clock, ms). The update comes a batching
+            # window after the typing, often after the message it led to: the client
+            # drops a name whose message (its server timestamp) is newer than this.
             sends.append(_publish(room, {"type": "typing", "room": room,
-                                         "users": list(w.typing)}, 0))
+                                         "users": list(w.typing), "at": w.typing}, 0))
         if room in updates:
             sends.append(_publish(room, {"type": "reactions", "room": room,
                                          "counts": updates[room]}, 1))

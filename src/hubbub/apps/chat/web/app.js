@@ -53,6 +53,7 @@ const state = {
   before: undefined,   // cursor for older history (null: nothing older)
   reactions: new Map(), // messageId -> {emoji: n}
   typing: new Map(),    // user -> last seen ms
+  spoke: new Map(),     // user -> server timestamp (ms) of their latest live message
   unread: 0, lastTyping: 0, renewTimer: null, reconnectTimer: null, welcomed: false,
 };
 
@@ -199,7 +200,7 @@ function onMessage(topic, payload) {
     case "history": return addMessages(msg.messages || [], { older: true, before: msg.before });
     case "message": return addMessages([msg], { live: true });
     case "presence": return renderPresence(msg.members || []);
-    case "typing": return onTyping(msg.users || []);
+    case "typing": return onTyping(msg.users || [], msg.at);
     case "reactions": return onReactions(msg.counts || {});
     case "notice": return showNotice(String(msg.text || ""));
     case "error": return showNotice(String(msg.message || "Something went wrong."));
@@ -252,7 +253,10 @@ function addMessages(list, { older = false, before, live = false } = {}) {
   const refreshed = {};
   for (const m of list) {
     if (!m || typeof m.id !== "string") continue;
-    if (live && typeof m.user === "string") state.typing.delete(m.user);
+    if (live && typeof m.user === "string") {
+      state.typing.delete(m.user);
+      if (typeof m.timestamp === "number") state.spoke.set(m.user, m.timestamp);
+    }
     if (state.messages.has(m.id)) {
       // already shown: only newer reaction totals (from history after a reconnect) apply
       if (m.reactions) refreshed[m.id] = m.reactions;
@@ -344,9 +348,16 @@ function renderPresence(members) {
   ui.count.textContent = `(${items.length})`;
 }
 
-function onTyping(users) {
+function onTyping(users, at) {
   const now = Date.now();
-  for (const u of users) if (typeof u === "string" && u !== nick()) state.typing.set(u, now);
+  for (const u of users) {
+    if (typeof u !== "string" || u === nick()) continue;
+    // the update trails the typing by a batching window: typing that led to a message
+    // already shown is over (both times are the server's clock)
+    const typed = at && typeof at === "object" ? at[u] : undefined;
+    if (typeof typed === "number" && (state.spoke.get(u) ?? -1) >= typed) continue;
+    state.typing.set(u, now);
+  }
   showTyping();
 }
 
