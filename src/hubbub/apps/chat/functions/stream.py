@@ -117,8 +117,13 @@ def fold(records: Iterable[Any], now: float, stale_after: float) -> Fold:
                 out.stale += 1
                 continue
             window = out.rooms.setdefault(room, RoomWindow())
+            # ChatStream stamps timestamp() when the typing is published, on the same
+            # clock and in the same order as ChatRepublish stamps messages; the arrival
+            # in the stream can come later (ingest backpressure delays puts).
+            stamp = p.get("timestamp")
+            typed = stamp if type(stamp) is int else round(arrival * 1000)
             if user in window.typing or len(window.typing) < MAX_TYPING_USERS:
-                window.typing[user] = max(window.typing.get(user, 0), round(arrival * 1000))
+                window.typing[user] = max(window.typing.get(user, 0), typed)
         elif kind == "reaction":
             message_id, emoji, client = p.get("messageId"), p.get("emoji"), p.get("clientId")
             if (not isinstance(message_id, str) or not 0 < len(message_id) <= MAX_MESSAGE_ID
