@@ -128,3 +128,22 @@ def test_function_table_is_documented_names_only() -> None:
     assert {"clientid", "timestamp", "topic", "newuuid", "principal", "isundefined", "isnull",
             "concat", "get", "round", "lower", "upper", "substring", "startswith", "length",
             "encode", "decode", "parse_time"} <= set(FUNCTIONS)
+
+
+@pytest.mark.parametrize(("text", "matches"), [
+    ("ab", True), ("ab\n", True), ("ab\r\n", True), ("ab\r", True), ("ab\u0085", True),
+    ("ab\u2028", True), ("ab\u2029", True), ("ab\n\n", False), ("abc", False),
+])
+def test_regex_dollar_means_what_it_means_in_java(text: str, matches: bool) -> None:
+    # IoT Core runs java.util.regex: `$` is the end, or before one final line terminator of
+    # any of Java's kinds (Python's `$` knows only "\n").
+    assert value("regexp_matches(s, '^ab$')", {"s": text}) is matches
+
+
+def test_regex_dot_matches_no_java_line_terminator() -> None:
+    for eol in "\n\r\u0085\u2028\u2029":
+        assert value("regexp_matches(s, 'a.b')", {"s": f"a{eol}b"}) is False
+    assert value("regexp_matches(s, 'a.b')", {"s": "a\tb"}) is True
+    # inside a class and escaped, `.` and `$` are literal in both dialects
+    assert value("regexp_substr(s, '[.$]+')", {"s": "x.$y"}) == ".$"
+    assert value("regexp_replace(s, '\\$', '!')", {"s": "a$b"}) == "a!b"

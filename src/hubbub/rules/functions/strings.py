@@ -45,11 +45,43 @@ for _algo in ("md5", "sha1", "sha224", "sha256", "sha384", "sha512"):
 register("md2", 1)(_strings(lambda s: md2_hex(s.encode())))
 
 
+# java.util.regex without flags: its line terminators (Pattern's "Line terminators").
+_JAVA_EOL = "\n\r\u0085\u2028\u2029"
+_JAVA_DOLLAR = "(?=(?:\r\n|[" + _JAVA_EOL + "])?\\Z)"
+_JAVA_DOT = "[^" + _JAVA_EOL + "]"
+
+
+def _java_to_python(pattern: str) -> str:
+    """Where the two dialects share syntax but not meaning, spell Java's meaning out:
+    ``$`` is end of input or before a final line terminator of any kind (Python's only
+    knows ``\\n``), ``.`` matches no line terminator (Python's matches all but ``\\n``).
+    Escapes and character classes are copied as they are."""
+    out: list[str] = []
+    i, depth = 0, 0  # depth: inside [...] (Java nests classes)
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if c == "[":
+            depth += 1
+        elif c == "]" and depth:
+            depth -= 1
+        elif depth == 0 and c == "$":
+            c = _JAVA_DOLLAR
+        elif depth == 0 and c == ".":
+            c = _JAVA_DOT
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
 @functools.lru_cache(maxsize=256)  # a rule's pattern is a literal: compiled once
 def _java_regex(pattern: str) -> re.Pattern[str]:
     # Java and Python agree on the common syntax; possessive quantifiers and \p{..}
     # classes are the notable gaps, and they fail to compile -> Undefined.
-    return re.compile(pattern)
+    return re.compile(_java_to_python(pattern))
 
 
 @register("regexp_matches", 2)
