@@ -97,9 +97,11 @@ class Node:
     async def _start(self) -> None:
         cfg, app = self.cfg, self.app
         data = Path(cfg.data)
-        data.mkdir(parents=True, exist_ok=True)
-
-        keyring = Keyring.load_or_create(data / "keys.json", clock=self._clock)
+        try:
+            data.mkdir(parents=True, exist_ok=True)
+            keyring = Keyring.load_or_create(data / "keys.json", clock=self._clock)
+        except OSError as exc:  # not "cannot listen": say which folder and why
+            raise ConfigError(f"data folder {data}: {exc.strerror or exc}") from None
         policies = load_policies(self.app.policies, data, self.cfg.anonymous_policy)
         engine = self._policy_engine = PolicyEngine(policies)
 

@@ -43,6 +43,8 @@ def test_help_lists_the_commands() -> None:
     (["--token-ttl", "5"], "token_ttl: at least 60 seconds"),
     (["--table-engine", "mongodb"], "table_engine: unknown engine 'mongodb'"),
     (["--log-level", "loud"], "log_level: 'loud' is not debug/info/warning/error"),
+    (["--data", "/proc/hubbub-data"], "data folder /proc/hubbub-data: No such file or "
+                                       "directory"),
     (["--event-loop", "trio"], "event_loop: 'trio' is not auto, uvloop or asyncio"),
     (["--config", "/nonexistent/hubbub.toml"], "config file /nonexistent/hubbub.toml does "
                                                "not exist"),
