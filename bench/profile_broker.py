@@ -20,42 +20,13 @@ import pstats
 import time
 from typing import Any
 
+from bench.fakes import CountingTransport
 from hubbub.broker import AllowAll, Broker, BrokerSettings
 from hubbub.broker.protocol import CONNECTED, MqttProtocol
 from hubbub.broker.router import Grant
 from hubbub.broker.sessions import Session
 from hubbub.mqtt.codec import encode
 from hubbub.mqtt.packets import Connack, Connect, Puback, Publish
-
-
-class _Tcp(asyncio.Transport):
-    """Counts what is written; never pushes back."""
-
-    def __init__(self, kind: str) -> None:
-        super().__init__()
-        self.kind = kind
-        self.written = 0
-
-    def write(self, data: Any) -> None:
-        self.written += len(data)
-
-    def write_frame(self, frame: bytes) -> None:
-        self.written += len(frame)
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        pass
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"transport_kind": self.kind, "peername": ("10.0.0.1", 1)}.get(name, default)
 
 
 def _mask(data: bytes) -> bytes:
@@ -73,12 +44,12 @@ def _attach(broker: Broker, cid: str, transport: str, grant: Grant | None) -> An
 
         from hubbub.transport.websocket import WebSocketTransport
 
-        ws = WebSocketTransport(_Tcp("tcp"), Connection(ConnectionType.SERVER),
+        ws = WebSocketTransport(CountingTransport("tcp"), Connection(ConnectionType.SERVER),
                                 subprotocol="mqtt")
         ws.start(lambda: conn)
         inlet: Any = ws.tcp_protocol
     else:
-        conn.connection_made(_Tcp("tcp"))
+        conn.connection_made(CountingTransport("tcp"))
         inlet = conn
     conn.mqtt.receive_data(encode(Connect(protocol_level=4, client_id=cid), 4))
     conn.mqtt.send(Connack())

@@ -31,45 +31,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.fakes import CountingTransport
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class _Tcp(asyncio.Transport):
-    """Counts bytes written; calls ``on_write`` so a round can end when acks are out."""
-
-    def __init__(self, on_write: Any = None) -> None:
-        super().__init__()
-        self.written = 0
-        self.on_write = on_write
-
-    def write(self, data: Any) -> None:
-        self.written += len(data)
-        if self.on_write is not None:
-            self.on_write()
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        pass
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def is_closing(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        pass
-
-    def abort(self) -> None:
-        pass
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"transport_kind": "tcp", "peername": ("10.0.0.1", 1)}.get(name, default)
 
 
 def _attach(broker: Any, cid: str, on_write: Any = None) -> Any:
@@ -79,7 +43,7 @@ def _attach(broker: Any, cid: str, on_write: Any = None) -> Any:
     from hubbub.mqtt.packets import Connack, Connect
 
     conn = MqttProtocol(broker)
-    conn.connection_made(_Tcp(on_write))
+    conn.connection_made(CountingTransport("tcp", on_write))
     conn.mqtt.receive_data(encode(Connect(protocol_level=4, client_id=cid), 4))
     conn.mqtt.send(Connack())
     assert conn.state is CONNECTED

@@ -25,55 +25,12 @@ import time
 import tracemalloc
 from typing import Any
 
+from bench.fakes import CountingTransport
 from hubbub.broker import AllowAll, Broker, BrokerSettings
 from hubbub.mqtt.codec import encode
 from hubbub.mqtt.packets import Connect, Disconnect
 from hubbub.web.routes import Router
 from hubbub.web.server import WebServer
-
-
-class _Tcp(asyncio.Transport):
-    """A socket's transport that counts what is written and never pushes back."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.written = 0
-        self.closed = False
-        self.protocol: Any = None
-
-    def write(self, data: Any) -> None:
-        self.written += len(data)
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        self.protocol = protocol
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def can_write_eof(self) -> bool:
-        return True
-
-    def write_eof(self) -> None:
-        pass
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.protocol.connection_lost(None)
-
-    abort = close
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"peername": ("10.0.0.1", 1)}.get(name, default)
 
 
 def _masked(data: bytes, opcode: int = 2) -> bytes:
@@ -103,7 +60,7 @@ async def run(transport: str, n: int, profile: bool) -> float:
     busy = 0.0
     for i in range(n):
         cid = f"c{i}"
-        tcp = _Tcp()
+        tcp = CountingTransport(None)
         connect = encode(Connect(protocol_level=4, client_id=cid, keep_alive=60), 4)
         bye = encode(Disconnect(), 4)
         if transport == "ws":
@@ -140,7 +97,7 @@ async def hold(transport: str, n: int) -> float:
     keep: list[Any] = []
 
     async def open_one(i: int) -> None:
-        tcp = _Tcp()
+        tcp = CountingTransport(None)
         connect = encode(Connect(protocol_level=4, client_id=f"idle{i}", keep_alive=60), 4)
         proto: Any = web._make_connection() if transport == "ws" else broker.protocol_factory()
         tcp.protocol = proto
