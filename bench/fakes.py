@@ -66,3 +66,21 @@ class CountingTransport(asyncio.Transport):
         if self.kind is not None:
             info["transport_kind"] = self.kind
         return info.get(name, default)
+
+
+def connected(conn: Any, cid: str) -> Any:
+    """Take ``conn`` (an ``MqttProtocol`` already on a transport) through CONNECT and
+    CONNACK without the broker's admission, and give it a session; returns the session.
+    hubbub is imported here, not above: ``profile_chat --compare`` picks its tree first."""
+    from hubbub.broker.protocol import CONNECTED
+    from hubbub.broker.sessions import Session
+    from hubbub.mqtt.codec import encode
+    from hubbub.mqtt.packets import Connack, Connect
+
+    conn.mqtt.receive_data(encode(Connect(protocol_level=4, client_id=cid), 4))
+    conn.mqtt.send(Connack())
+    assert conn.state is CONNECTED
+    session = Session(cid, cid)
+    session.link = conn
+    conn.session = session
+    return session

@@ -59,10 +59,7 @@ def fmt(value: Any) -> str:
 
 def ratio(a: Any, b: Any, higher: bool | None) -> str:
     """a/b as a factor of a's value over b's (not oriented: 0.80x = a is 20% lower)."""
-    if higher is None or not isinstance(a, int | float) or not isinstance(b, int | float):
-        return "–"
-    r = stats.ratio(float(a), float(b), True)
-    return "–" if r is None else f"{r:.2f}x"
+    return stats.ratio_text(a, b, None if higher is None else True)
 
 
 def compare(

@@ -20,13 +20,12 @@ import pstats
 import time
 from typing import Any
 
-from bench.fakes import CountingTransport
+from bench.fakes import CountingTransport, connected
 from hubbub.broker import AllowAll, Broker, BrokerSettings
-from hubbub.broker.protocol import CONNECTED, MqttProtocol
+from hubbub.broker.protocol import MqttProtocol
 from hubbub.broker.router import Grant
-from hubbub.broker.sessions import Session
 from hubbub.mqtt.codec import encode
-from hubbub.mqtt.packets import Connack, Connect, Puback, Publish
+from hubbub.mqtt.packets import Puback, Publish
 
 
 def _mask(data: bytes) -> bytes:
@@ -51,12 +50,7 @@ def _attach(broker: Broker, cid: str, transport: str, grant: Grant | None) -> An
     else:
         conn.connection_made(CountingTransport("tcp"))
         inlet = conn
-    conn.mqtt.receive_data(encode(Connect(protocol_level=4, client_id=cid), 4))
-    conn.mqtt.send(Connack())
-    assert conn.state is CONNECTED
-    session = Session(cid, cid)
-    session.link = conn
-    conn.session = session
+    session = connected(conn, cid)
     if grant is not None:
         broker.router.subscribe(session, "room/+", grant)
     return conn, inlet

@@ -31,25 +31,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.fakes import CountingTransport
+from bench.fakes import CountingTransport, connected
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _attach(broker: Any, cid: str, on_write: Any = None) -> Any:
-    from hubbub.broker.protocol import CONNECTED, MqttProtocol
-    from hubbub.broker.sessions import Session
-    from hubbub.mqtt.codec import encode
-    from hubbub.mqtt.packets import Connack, Connect
+    from hubbub.broker.protocol import MqttProtocol
 
     conn = MqttProtocol(broker)
     conn.connection_made(CountingTransport("tcp", on_write))
-    conn.mqtt.receive_data(encode(Connect(protocol_level=4, client_id=cid), 4))
-    conn.mqtt.send(Connack())
-    assert conn.state is CONNECTED
-    session = Session(cid, cid)
-    session.link = conn
-    conn.session = session
+    connected(conn, cid)
     conn.identity = _identity(cid)
     return conn
 

@@ -86,13 +86,6 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _ratio(a: Any, b: Any, higher: bool | None) -> str:
-    if higher is None or not isinstance(a, int | float) or not isinstance(b, int | float):
-        return "–"
-    r = stats.ratio(float(a), float(b), higher)
-    return "–" if r is None else f"{r:.2f}x"
-
-
 def _cell(results: dict[str, Any], k: str, read: Callable[[dict[str, Any]], Any]) -> Any:
     r = results.get(k)
     if r is None:
@@ -128,9 +121,9 @@ def table(results: dict[str, Any]) -> list[str]:
                 out.append(
                     f"| {name} | {transport} | {label} | {_fmt(v['hubbub'])} | "
                     f"{_fmt(v['mosquitto'])} | {_fmt(v['amqtt'])} | "
-                    f"{_ratio(v['hubbub'], v['mosquitto'], higher)} | "
-                    f"{_ratio(v['hubbub'], v['amqtt'], higher)} | "
-                    f"{_ratio(v['mosquitto'], v['amqtt'], higher)} |"
+                    f"{stats.ratio_text(v['hubbub'], v['mosquitto'], higher)} | "
+                    f"{stats.ratio_text(v['hubbub'], v['amqtt'], higher)} | "
+                    f"{stats.ratio_text(v['mosquitto'], v['amqtt'], higher)} |"
                 )
     return out
 

@@ -48,6 +48,16 @@ def ratio(ours: float | None, theirs: float | None, higher_is_better: bool = Tru
     return ours / theirs if higher_is_better else theirs / ours
 
 
+def ratio_text(a: object, b: object, higher_is_better: bool | None) -> str:
+    """``ratio`` for a table cell: "1.23x", or "–" where there is no ratio (a value is
+    missing or not a number, or the metric has no direction)."""
+    if higher_is_better is None or not isinstance(a, int | float) or \
+            not isinstance(b, int | float):
+        return "–"
+    r = ratio(float(a), float(b), higher_is_better)
+    return "–" if r is None else f"{r:.2f}x"
+
+
 def bound_side(broker_cpu: float, generator_cpu: float, threshold: float = 85.0) -> str:
     """Which side ran out of CPU: each process is single-threaded, so ~100% means saturated."""
     sides = []

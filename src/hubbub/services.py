@@ -96,10 +96,7 @@ class Services:
         logged with the request id, and do not reach the rule's errorAction. Raises, so the
         errorAction runs, only when the event cannot be queued: no such function, or
         ``max_queued`` invocations already waiting."""
-        name = function_name(function)
-        if name not in self.functions:
-            raise FunctionError(name, "-", "ResourceNotFoundException",
-                                f"function {name!r} does not exist")
+        name = self.functions.spec(function_name(function)).name
         if len(self._queued) >= self.max_queued:
             self.async_stats["throttled"] += 1
             raise FunctionError(name, "-", "TooManyRequestsException",
@@ -110,14 +107,11 @@ class Services:
         task.add_done_callback(self._queued.discard)
 
     async def _run_event(self, name: str, event: Any) -> None:
-        token = sdk.current.set(self)
         try:
-            await self.functions.invoke(name, event, asynchronous=True)
+            await self.call(name, event, asynchronous=True)
         except FunctionError as exc:  # already logged with its request id by the runtime
             self.async_stats["failed"] += 1
             log.error("asynchronous invocation of %s dropped after its retries: %s", name, exc)
-        finally:
-            sdk.current.reset(token)
 
     async def drain(self, timeout: float) -> None:
         """On shutdown: let queued asynchronous invocations finish for up to ``timeout``
@@ -131,9 +125,9 @@ class Services:
                 task.cancel()
             await asyncio.wait(pending)
 
-    async def call(self, function: str, event: Any) -> Any:
+    async def call(self, function: str, event: Any, *, asynchronous: bool = False) -> Any:
         token = sdk.current.set(self)
         try:
-            return await self.functions.invoke(function, event)
+            return await self.functions.invoke(function, event, asynchronous=asynchronous)
         finally:
             sdk.current.reset(token)

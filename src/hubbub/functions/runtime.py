@@ -124,12 +124,17 @@ class FunctionRuntime:
     def names(self) -> list[str]:
         return sorted(self._specs)
 
-    async def invoke(self, name: str, event: Any, *, asynchronous: bool = False) -> Any:
-        """Run function ``name`` on ``event``; retries apply to asynchronous invocations."""
+    def spec(self, name: str) -> FunctionSpec:
+        """Function ``name``'s declaration; Lambda's ResourceNotFoundException if none."""
         spec = self._specs.get(name)
         if spec is None:
             raise FunctionError(name, "-", "ResourceNotFoundException",
                                 f"function {name!r} does not exist")
+        return spec
+
+    async def invoke(self, name: str, event: Any, *, asynchronous: bool = False) -> Any:
+        """Run function ``name`` on ``event``; retries apply to asynchronous invocations."""
+        spec = self.spec(name)
         attempts = 1 + (spec.retries if asynchronous else 0)
         for attempt in range(attempts):
             try:
